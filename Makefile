@@ -1,0 +1,53 @@
+# rft_nb: `make test` and `make demo` work on a fresh clone (they create .venv and install first).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+# CPU torch must be installed before anything that depends on torch, or pip pulls a CUDA build.
+TORCH ?= torch==2.13.0
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+.PHONY: install test check-clean check-export nbtest pytest check-install export clean-nbs readme lint
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH)
+	$(PY) -m pip install -q -e '.[dev]'
+	$(MAKE) --no-print-directory check-install
+	touch $@
+
+# The CPU install must never contain CUDA packages or torchvision (torchvision breaks TRL here).
+check-install:
+	@bad=$$($(PY) -m pip list --format=freeze 2>/dev/null | grep -iE '^(nvidia-|torchvision|triton)' || true); \
+	if [ -n "$$bad" ]; then echo "CPU install pulled GPU packages:"; echo "$$bad"; exit 1; fi; \
+	echo "check-install: no nvidia-*, torchvision or triton packages; torch $$($(PY) -c 'import torch; print(torch.__version__)')"
+
+# Notebooks are the source of truth: they must be clean and the package must match them.
+check-clean: install
+	@before=$$(find nbs -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort | xargs cat | sha1sum); \
+	$(BIN)/nbdev-clean; \
+	after=$$(find nbs -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort | xargs cat | sha1sum); \
+	if [ "$$before" != "$$after" ]; then echo "notebooks were not clean: run nbdev-clean and commit"; exit 1; fi; echo "check-clean: notebooks clean"
+
+check-export: install
+	@before=$$(find rft_nb -name '*.py' | sort | xargs cat | sha1sum); \
+	$(BIN)/nbdev-export; \
+	after=$$(find rft_nb -name '*.py' | sort | xargs cat | sha1sum); \
+	if [ "$$before" != "$$after" ]; then echo "rft_nb/ did not match the notebooks: run nbdev-export and commit"; exit 1; fi; echo "check-export: package matches notebooks"
+
+nbtest: install
+	$(BIN)/nbdev-test --n-workers 2
+
+pytest: install
+	$(BIN)/pytest -q
+
+test: check-clean check-export nbtest pytest
+
+export: install
+	$(BIN)/nbdev-clean && $(BIN)/nbdev-export
+
+readme: install
+	$(BIN)/nbdev-readme
