@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-.PHONY: install test check-clean check-export nbtest pytest check-install export clean-nbs readme lint
+.PHONY: install test check-readme check-clean check-export nbtest pytest check-install export clean-nbs readme lint
 
 install: $(VENV)/.installed
 
@@ -44,10 +44,13 @@ nbtest: install
 pytest: install
 	$(BIN)/pytest -q
 
-test: check-clean check-export nbtest pytest
+test: check-clean check-export check-readme nbtest pytest
 
 export: install
 	$(BIN)/nbdev-clean && $(BIN)/nbdev-export
 
 readme: install
-	$(BIN)/nbdev-readme
+	$(PY) scripts/readme.py
+
+check-readme: install
+	@$(PY) scripts/readme.py --check
