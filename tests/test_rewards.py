@@ -1,0 +1,301 @@
+"Rewards: literal cases, the hack table, no-eval, and hypothesis fuzzing of every registered reward."
+import builtins, math, os, random
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from rft_nb import rewards as R
+from rft_nb.rewards import REWARD_RANGES, REWARDS, get_reward, get_reward_funcs
+
+DET_SOL = "<answer>[{'Position': [100, 100, 200, 200], 'Confidence': 1}]</answer>"
+CLASSES = ['moon orchid|phalaenopsis', 'rose', 'desert rose|adenium', 'tulip']
+TRANCE_SOL = "<answer>change_color(0, red), change_size(1, small)</answer>"
+OPTS = ['10 cm', '12 cm', '14 cm', '16 cm']
+
+
+def det(*boxes):
+    "A Visual-RFT style answer for (box, confidence) pairs."
+    return '<think>t</think><answer>[' + ', '.join(f"{{'Position': {list(b)}, 'Confidence': {c}}}" for b, c in boxes) + ']</answer>'
+
+
+def call(name, comps, **cols):
+    "Call a registered reward on a batch, broadcasting single-row kwargs."
+    n = len(comps)
+    return get_reward(name)(comps, **{k: [v] * n for k, v in cols.items()})
+
+
+# ---------------------------------------------------------------- registry
+def test_registry_names_and_ranges():
+    expected = {'format', 'visual_rft_iou', 'visual_rft_confidence', 'visual_rft_cls', 'visual_rft_giou', 'reason_rft_accuracy',
+                'trance_partial', 'trance_exact', 'classification', 'detection', 'grounding', 'counting', 'counting_tolerance',
+                'math', 'choice', 'trance', 'repetition_penalty', 'length'}
+    assert expected <= set(REWARDS)
+    for name, f in REWARDS.items():
+        assert f.__name__ == name and REWARD_RANGES[name] == f.reward_range
+    assert [f.__name__ for f in get_reward_funcs(['format', 'detection'])] == ['format', 'detection']
+    with pytest.raises(KeyError, match='known rewards: .*classification'):
+        get_reward('accuracy')
+    assert R.get_counting_reward(tolerance=True).__name__ == 'counting_tolerance'
+    assert R.get_detection_reward(iou_threshold=0.7).__name__ == 'detection'
+    assert R.get_repetition_penalty_reward(ngram_size=2).__name__ == 'repetition_penalty'
+    assert R.get_length_reward(max_chars=100).__name__ == 'length'
+
+
+def test_conversational_and_task_none():
+    conv = [{'role': 'assistant', 'content': [{'type': 'text', 'text': '<think>x</think>'}, {'type': 'text', 'text': '<answer>3</answer>'}]}]
+    assert get_reward('counting')([conv, '<answer>3</answer>'], solution=['<answer>3</answer>'] * 2) == [1.0, 1.0]
+    assert get_reward('format')([conv]) == [1.0]
+    r = get_reward('counting')(['<answer>3</answer>'] * 3, solution=['<answer>3</answer>'] * 3, task=['counting', 'detection', ''])
+    assert r == [1.0, None, 1.0]
+
+
+# ---------------------------------------------------------------- literal, hand-computed values
+def test_format():
+    assert call('format', ['<think>a\nb</think>\n<answer>c</answer>', '<answer>c</answer>', '<think>a</think><answer>c</answer>x']) == [1.0, 0.0, 0.0]
+
+
+def test_visual_rft_detection():
+    c = det(([100, 110, 200, 200], 0.9), ([500, 500, 600, 600], 0.3))   # IoU 0.9 with the gt, plus a stray box
+    assert call('visual_rft_iou', [c], solution=DET_SOL) == [pytest.approx(0.45)]
+    assert call('visual_rft_confidence', [c], solution=DET_SOL) == [pytest.approx(0.8)]
+    # duplicates dropped; sorting by confidence decides who takes the gt box
+    c2 = det(([100, 110, 200, 200], 0.2), ([100, 110, 200, 200], 0.2), ([100, 105, 200, 200], 0.8))
+    assert call('visual_rft_iou', [c2], solution=DET_SOL) == [pytest.approx(0.95 / 2)]
+    assert call('visual_rft_confidence', [c2], solution=DET_SOL) == [pytest.approx((0.8 + 0.8) / 2)]
+    assert call('visual_rft_iou', ['<answer>[]</answer>', '<answer>garbage</answer>'], solution=DET_SOL) == [0.0, 0.0]
+    assert call('visual_rft_iou', ['<answer>No Objects</answer>'], solution='<answer>[]</answer>') == [1.0]
+
+
+def test_visual_rft_cls_and_giou():
+    sol = '<answer>moon orchid</answer>'
+    assert call('visual_rft_cls', ['<answer>Moon_Orchid</answer>', '<answer>rose</answer>', '<answer>orchid</answer>'], solution=sol) == [1.0, 0.0, 1.0]
+    g = call('visual_rft_giou', ['<answer>(100,200),(300,400)</answer>', '<answer>(100, 200),(300, 300)</answer>',
+                                  '<answer>(100,200),(200,300) (0,0),(300,400)</answer>', '<answer>none</answer>'],
+             solution='<answer>(100,200),(300,400)</answer>')
+    # third: first corner of box 1 with last corner of box 2 -> the gt box exactly, GIoU 1
+    assert g == [2.0, 1.5, 2.0, 0.0]
+
+
+def test_reason_rft_accuracy_and_trance():
+    assert call('reason_rft_accuracy', ['<answer>3</answer>', '<answer>3.0</answer>', '<answer>\n3\n</answer>'], solution='<answer>3</answer>') == [1.0, 0.0, 1.0]
+    cs = ['<answer>change_size(1, small), change_color(0, red)</answer>', "<answer>change_color(0, 'blue'), change_size(1, small)</answer>",
+          '<answer>change_color(2, red)</answer>', '<answer>change_color(0, red), change_color(0, red)</answer>',
+          'change_size(2, large)', '<answer>nothing</answer>']
+    assert call('trance_partial', cs, solution=TRANCE_SOL) == [1.0, 0.75, 0.25, 0.25, 0.125, 0.0]
+    assert call('trance_exact', cs, solution=TRANCE_SOL) == [1.0, 0, 0, 0, 0, 0]
+    assert call('trance', cs, solution=TRANCE_SOL) == [1.0, 0.75, 0.25, 0.0, 0.0, 0.0]
+
+
+def test_trance_partial_deterministic_and_order_free():
+    # an order-dependent case in their code: pass 2 can pair p1 with either gt; ours is fixed
+    sol = '<answer>change_color(0, red), change_color(0, blue)</answer>'
+    c = '<answer>change_color(0, green), change_color(0, yellow)</answer>'
+    vals = {call('trance_partial', [c], solution=sol)[0] for _ in range(5)}
+    assert vals == {0.5}
+    rng = random.Random(0)
+    steps = ['change_color(0, red)', 'change_size(1, small)', 'change_shape(2, cube)', 'change_material(0, metal)']
+    for _ in range(50):
+        a = rng.sample(steps, 3)
+        v = {call('trance_partial', ['<answer>' + ', '.join(rng.sample(a, 3)) + '</answer>'], solution='<answer>' + ', '.join(steps[:3]) + '</answer>')[0] for _ in range(3)}
+        assert len(v) == 1
+
+
+def test_classification():
+    comps = ['<answer>Moon-Orchid</answer>', '<answer>phalaenopsis</answer>', '<answer>desert rose</answer>', '<answer>rose</answer>']
+    assert call('classification', comps, solution='<answer>moon orchid</answer>', category='moon orchid', classes=CLASSES) == [1.0, 1.0, 0.0, 0.0]
+    assert call('classification', ['<answer>Desert Rose</answer>'], solution='<answer>desert rose</answer>', classes=CLASSES) == [1.0]
+    assert call('classification', ['<answer>moon orchid</answer>', '<answer>moon</answer>'], solution='<answer>moon_orchid</answer>') == [1.0, 0.0]
+
+
+def test_detection_hardened():
+    row = dict(solution="<answer>[{'Position': [100, 100, 500, 500], 'Confidence': 1}]</answer>", boxes=[[64, 48, 320, 240]],
+               image_size=[640, 480], box_convention='norm1000')
+    r = call('detection', [det(([100, 100, 500, 500], 1.0)), det(([100, 100, 500, 500], 0.5)), det(([100, 100, 500, 500], 1.0), ([700, 700, 800, 800], 0.2))], **row)
+    assert r == [pytest.approx(2.0), pytest.approx(1.5), pytest.approx(0.5 * (1 + 0.9))]
+    # same answer in pixel convention of the original image
+    assert call('detection', [det(([64, 48, 320, 240], 1.0))], **{**row, 'box_convention': 'pixel', 'solution': "<answer>[{'Position': [64, 48, 320, 240], 'Confidence': 1}]</answer>"}) == [pytest.approx(2.0)]
+    # no boxes column: gt read from the solution, no image size: compared in norm1000 space
+    assert call('detection', [det(([100, 100, 500, 500], 1.0))], solution=row['solution']) == [pytest.approx(2.0)]
+    # out-of-image coordinates are clipped
+    assert call('detection', [det(([-100, 100, 500, 500], 1.0))], **row) == [pytest.approx(0.8 * 2)]
+    assert call('detection', ['<answer>No Objects</answer>', det(([1, 1, 50, 50], 0.1))], solution='<answer>[]</answer>', boxes=[], image_size=[640, 480]) == [2.0, 0.0]
+
+
+def test_grounding_counting_math_choice_shaping():
+    row = dict(solution='<answer>(100,100),(500,500)</answer>', boxes=[[64, 48, 320, 240]], image_size=[640, 480], box_convention='norm1000')
+    assert call('grounding', ['<answer>(100,100),(500,500)</answer>', '<answer>[100, 100, 500, 300]</answer>', '<answer>(0,0),(50,50)</answer>'], **row) == [
+        pytest.approx(1.0), pytest.approx(0.5), 0.0]
+    assert call('counting', ['<answer>3</answer>', '<answer>3.0</answer>', '<answer>three</answer>', '<answer>-3</answer>'], solution='<answer>3</answer>') == [1.0, 1.0, 0.0, 0.0]
+    t = call('counting_tolerance', ['<answer>100</answer>', '<answer>105</answer>', '<answer>112.5</answer>', '<answer>125</answer>'], solution='<answer>100</answer>')
+    assert t == [1.0, pytest.approx(1.0), pytest.approx(0.5), 0.0]
+    assert call('math', ['<answer>0.5</answer>', '<answer>$\\frac{1}{2}$</answer>', '<answer>2</answer>'], solution='<answer>1/2</answer>', options=[]) == [1.0, 1.0, 0.0]
+    assert call('choice', ['<answer>(C)</answer>', '<answer>C. 14 cm</answer>', '<answer>14 cm</answer>', '<answer>The answer is C</answer>', '<answer>A and C</answer>'],
+                solution='<answer>C</answer>', options=OPTS) == [1.0, 1.0, 1.0, 1.0, 0.0]
+    assert call('repetition_penalty', ['a b c d e', 'x y x y x y']) == [0.0, pytest.approx(-(1 - 2 / 4))]
+    assert call('length', ['x' * 10, 'x' * 500]) == [0.5, 1.0]
+
+
+# ---------------------------------------------------------------- the hack table
+HIT = ([100, 110, 200, 200], 0.9)   # IoU 0.9 with the DET_SOL box
+_junk = ', '.join(f"{{'Position': [{10 + (i % 40) * 20}, {600 + i // 40 * 10}, {20 + (i % 40) * 20}, {605 + i // 40 * 10}], 'Confidence': 0.0}}" for i in range(999))
+THOUSAND = f"<answer>[{_junk}, {{'Position': [100, 110, 200, 200], 'Confidence': 1.0}}]</answer>"
+BIG_GT = "<answer>[{'Position': [0, 50, 600, 1000], 'Confidence': 1}]</answer>"
+
+# (hack, paper reward, hardened reward, completion, kwargs, paper value, hardened value)
+HACKS = [
+    ('empty answer', 'visual_rft_cls', 'classification', '<think>hmm</think><answer></answer>', dict(solution='<answer>rose</answer>', classes=CLASSES), 1.0, 0.0),
+    ('all classes listed', 'visual_rft_cls', 'classification', '<answer>moon orchid, rose, desert rose, tulip</answer>', dict(solution='<answer>rose</answer>', classes=CLASSES), 1.0, 0.0),
+    ('answer outside the tags', 'visual_rft_cls', 'classification', 'It is a rose.', dict(solution='<answer>rose</answer>', classes=CLASSES), 1.0, 0.0),
+    ('answer outside the tags', 'reason_rft_accuracy', 'counting', '<think>count</think> 3', dict(solution='3'), 1.0, 0.0),
+    ('think-only output', 'visual_rft_cls', 'classification', '<think>the flower is a rose</think>', dict(solution='<answer>rose</answer>', classes=CLASSES), 1.0, 0.0),
+    ('think-only output', 'format', 'counting', '<think>3</think>', dict(solution='<answer>3</answer>'), 0.0, 0.0),
+    ('1,000 boxes', 'visual_rft_iou', 'detection', THOUSAND, dict(solution=DET_SOL), 0.0009, 0.0),
+    ('1,000 boxes', 'visual_rft_confidence', 'detection', THOUSAND, dict(solution=DET_SOL), 1.0, 0.0),
+    ('box covering the whole image', 'visual_rft_iou', 'detection', det(([0, 0, 1000, 1000], 1.0)), dict(solution=BIG_GT), 0.57, 0.0),
+    ('box covering the whole image', 'visual_rft_confidence', 'detection', det(([0, 0, 1000, 1000], 1.0)), dict(solution=BIG_GT), 1.0, 0.0),
+    ('box covering the whole image', 'visual_rft_giou', 'grounding', '<answer>(0,0),(1000,1000)</answer>', dict(solution='<answer>(0,50),(600,1000)</answer>'), 1.57, 0.0),
+    ('NaN confidence', 'visual_rft_iou', 'detection', det(([100, 110, 200, 200], 'NaN')), dict(solution=DET_SOL), 0.9, 0.0),
+    ('NaN confidence', 'visual_rft_confidence', 'detection', det(([100, 110, 200, 200], 'NaN')), dict(solution=DET_SOL), 0.0, 0.0),  # theirs: nan
+    ('stray box with confidence 0', 'visual_rft_confidence', 'detection', det(([700, 700, 800, 800], 0.0)), dict(solution=DET_SOL), 1.0, 0.0),
+    ('duplicated steps', 'trance_partial', 'trance', '<answer>' + ', '.join(['change_color(0, red)', 'change_size(1, small)'] * 2) + '</answer>', dict(solution=TRANCE_SOL), 0.5, 0.0),
+    ('duplicated steps', 'trance_partial', 'trance', '<answer>' + ', '.join(['change_color(0, red)'] * 10) + '</answer>', dict(solution=TRANCE_SOL), 0.05, 0.0),
+]
+
+
+@pytest.mark.parametrize('hack,paper,hardened,comp,cols,pv,hv', HACKS, ids=[f"{h[0]}-{h[1]}" for h in HACKS])
+def test_hack_table(hack, paper, hardened, comp, cols, pv, hv):
+    assert call(paper, [comp], **cols) == [pytest.approx(pv)]
+    hcols = {k: v for k, v in cols.items() if not (hardened in ('counting', 'trance', 'detection', 'grounding') and k == 'classes')}
+    assert call(hardened, [comp], **hcols) == [pytest.approx(hv)]
+
+
+# ---------------------------------------------------------------- no eval / exec of model output
+PAYLOAD = "__import__('os').system('touch /tmp/pwned_rft_nb_xyz')"
+EVIL = [f'<answer>{PAYLOAD}</answer>', f"<answer>[{{'Position': {PAYLOAD}, 'Confidence': 1}}]</answer>",
+        f"<answer>[{{'Position': [1, 2, 3, 4], 'Confidence': {PAYLOAD}}}]</answer>", f'<answer>({PAYLOAD},1),(2,3)</answer>',
+        f'<think>{PAYLOAD}</think><answer>{PAYLOAD}</answer>', f"<answer>change_color(0, {PAYLOAD})</answer>", PAYLOAD,
+        f"<answer>$\\frac{{{PAYLOAD}}}{{2}}$</answer>", f"<answer>[{PAYLOAD}, 1, 2, 3]</answer>"]
+USES_MATH_VERIFY = {'visual_rft_iou', 'visual_rft_confidence', 'visual_rft_cls', 'visual_rft_giou', 'reason_rft_accuracy', 'math'}
+
+
+def test_model_output_is_never_evaluated(monkeypatch):
+    target = '/tmp/pwned_rft_nb_xyz'
+    if os.path.exists(target): os.remove(target)
+    calls = []
+    real_eval, real_exec = builtins.eval, builtins.exec
+    def spy(real, kind):
+        def f(src, *a, **k):
+            calls.append((kind, src if isinstance(src, str) else getattr(src, 'co_filename', repr(src))))
+            return real(src, *a, **k)
+        return f
+    monkeypatch.setattr(builtins, 'eval', spy(real_eval, 'eval'))
+    monkeypatch.setattr(builtins, 'exec', spy(real_exec, 'exec'))
+    sols = dict(solution=[DET_SOL], boxes=[[[64, 48, 320, 240]]], image_size=[[640, 480]], box_convention=['norm1000'], classes=[CLASSES],
+                category=['rose'], options=[OPTS])
+    for name, f in REWARDS.items():
+        before = len(calls)
+        for e in EVIL:
+            for sol in (DET_SOL, '<answer>3</answer>', TRANCE_SOL, '<answer>(1,2),(3,4)</answer>', f'<answer>{PAYLOAD}</answer>'):
+                out = f([e], **{**sols, 'solution': [sol]})
+                lo, hi = REWARD_RANGES[name]
+                assert out[0] is None or lo <= out[0] <= hi
+        new = calls[before:]
+        if name not in USES_MATH_VERIFY:
+            assert new == [], (name, new[:3])
+        # math-verify runs sympy's parser (which uses eval) on numbers it extracted itself: never on the payload
+        assert not any('system' in str(s) or 'import' in str(s).replace('from sympy import *', '') for _, s in new), (name, new[:3])
+    assert not os.path.exists(target)
+
+
+# ---------------------------------------------------------------- fast matching equals the per-box loop
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 40), st.integers(0, 40), st.integers(0, 10_000))
+def test_match_boxes_equals_loop(n, k, seed):
+    rng = random.Random(seed)
+    def box():
+        x, y = rng.randint(0, 900), rng.randint(0, 900)
+        return [x, y, x + rng.randint(1, 150), y + rng.randint(1, 150)]
+    gts = [box() for _ in range(k)]
+    preds = [[v + rng.randint(-10, 10) for v in rng.choice(gts)] if gts and rng.random() < 0.5 else box() for _ in range(n)]
+    preds = [p if p[2] > p[0] and p[3] > p[1] else [p[0], p[1], p[0] + 5, p[1] + 5] for p in preds]
+    assert R.match_boxes(preds, gts) == pytest.approx(R.match_boxes_loop(preds, gts))
+
+
+# ---------------------------------------------------------------- fuzz: 1,000 malformed completions, every reward
+FRAGMENTS = ['<think>', '</think>', '<answer>', '</answer>', '<answer><answer>', '</answer></answer>', '[', ']', '[[', ']]', '{', '}', "'Position'",
+             '"Position"', "'Confidence'", 'bbox_2d', ':', ',', '},', 'NaN', 'Infinity', '-Infinity', 'nan', 'inf', '1e308', '-1e999', '9' * 400,
+             '0.5', '-3', '1000', '9' * 5000, '(', ')', '(12,34),(56,78)', 'change_color(0, red)', "change_size(1, 'small')", 'B', '(B)', 'Answer: C', '3',
+             'No Objects', 'moon orchid', 'rose|tulip', '\\frac{1}{2}', '$', '\n', ' ', 'é', '中文', '\u200b', '\x00', '🙂', '\\', '"', "'", '__import__']
+TEXT = st.text(alphabet=st.characters(codec='utf-8'), max_size=200)
+FRAGS = st.lists(st.sampled_from(FRAGMENTS), max_size=40).map(''.join)
+NUMBERS = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**30, 10**30), st.just(10**4000))
+
+
+@st.composite
+def truncated_json(draw):
+    n = draw(st.integers(0, 30))
+    items = [{'Position': [draw(NUMBERS) for _ in range(draw(st.integers(0, 6)))], 'Confidence': draw(NUMBERS)} for _ in range(n)]
+    s = repr(items)
+    return '<answer>' + s[: draw(st.integers(0, len(s)))] + draw(st.sampled_from(['', '</answer>', ']</answer>']))
+
+
+@st.composite
+def enormous(draw):
+    n = draw(st.integers(100, 3000))
+    kind = draw(st.sampled_from(['boxes', 'dicts', 'steps', 'classes', 'number', 'nested']))
+    if kind == 'boxes': body = '[' + ', '.join(f'[{i}, {i}, {i + 9}, {i + 9}]' for i in range(n)) + ']'
+    elif kind == 'dicts': body = '[' + ', '.join(f"{{'Position': [1, 2, {i + 3}, 9], 'Confidence': 0.{i % 10}}}" for i in range(n)) + ']'
+    elif kind == 'steps': body = ', '.join(f'change_color({i}, red)' for i in range(n))
+    elif kind == 'classes': body = ', '.join(CLASSES * (n // 4))
+    elif kind == 'number': body = '9' * n
+    else: body = '[' * n + ']' * n
+    return f'<think>x</think><answer>{body}</answer>'
+
+
+@st.composite
+def nested_tags(draw):
+    k = draw(st.integers(1, 30))
+    inner = draw(st.one_of(TEXT, FRAGS))
+    return '<answer>' * k + '<think>' * draw(st.integers(0, 3)) + inner + '</think>' * draw(st.integers(0, 3)) + '</answer>' * draw(st.integers(0, k))
+
+
+COMPLETIONS = st.one_of(TEXT, FRAGS, truncated_json(), enormous(), nested_tags(), NUMBERS.map(lambda v: f'<answer>{v}</answer>'))
+WRAPPED = st.one_of(COMPLETIONS, COMPLETIONS.map(lambda s: [{'role': 'assistant', 'content': s}]),
+                    COMPLETIONS.map(lambda s: [{'role': 'assistant', 'content': [{'type': 'text', 'text': s}]}]),
+                    st.sampled_from([None, 3, [], [{}], {'content': None}, [{'role': 'assistant'}]]))
+
+ROWS = [
+    dict(task='detection', solution=DET_SOL, boxes=[[64, 48, 320, 240]], image_size=[640, 480], box_convention='norm1000'),
+    dict(task='detection', solution="<answer>[{'Position': [10, 10, 300, 200], 'Confidence': 1}]</answer>", image_size=[640, 480], box_convention='resized-28-3136-401408', boxes=[[10, 10, 300, 200]]),
+    dict(task='detection', solution='<answer>No Objects</answer>', boxes=[], image_size=[640, 480]),
+    dict(solution=DET_SOL),
+    dict(task='grounding', solution='<answer>(12,34),(56,78)</answer>', boxes=[[7, 16, 36, 37]], image_size=[640, 480], box_convention='norm1000'),
+    dict(task='classification', solution='<answer>moon orchid</answer>', category='moon orchid', classes=CLASSES),
+    dict(task='classification', solution='<answer>rose</answer>'),
+    dict(task='counting', solution='<answer>3</answer>'),
+    dict(task='counting', solution='<answer>0</answer>'),
+    dict(task='geometry', solution='<answer>B</answer>', options=OPTS),
+    dict(task='geometry', solution='<answer>\\frac{1}{2}</answer>', options=[]),
+    dict(task='trance', solution=TRANCE_SOL),
+    # malformed rows: rewards must still not raise
+    dict(task='detection', solution='<answer>[{</answer>', boxes=[[float('nan'), 0, 1, 1]], image_size=[0, float('inf')], box_convention='weird'),
+    dict(solution=None, image_size='640x480', boxes='nope', classes='rose', options=None, category=3),
+]
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(WRAPPED, st.sampled_from(ROWS))
+def test_fuzz_every_reward_in_range(completion, row):
+    for name, f in REWARDS.items():
+        lo, hi = REWARD_RANGES[name]
+        out = f([completion, completion], **{k: [v, v] for k, v in row.items()})
+        assert isinstance(out, list) and len(out) == 2
+        for v in out:
+            assert v is None or (isinstance(v, float) and math.isfinite(v) and lo <= v <= hi), (name, v)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(FRAGS, TEXT, st.lists(st.sampled_from(['change_color', '(', ')', '0', ',', ' ', "'", 'red', 'x', '_', '9' * 50]), max_size=30).map(''.join)))
+def test_triple_regex_same_matches_as_theirs(s):
+    import re
+    assert R._TRIPLE.findall(s) == re.findall(R._TRIPLE_THEIRS, s)
