@@ -299,3 +299,33 @@ def test_fuzz_every_reward_in_range(completion, row):
 def test_triple_regex_same_matches_as_theirs(s):
     import re
     assert R._TRIPLE.findall(s) == re.findall(R._TRIPLE_THEIRS, s)
+
+
+def _their_match(gt, pred, thr=0.5):
+    "Visual-RFT's sort_and_calculate_iou, transcribed: the per-box loop the paper variant must equal."
+    used, res = set(), []
+    for p in sorted(pred, key=lambda x: x['Confidence'], reverse=True):
+        best, jb = 0, -1
+        for j, g in enumerate(gt):
+            if j not in used:
+                iou = R._vrft_iou(g['Position'], p['Position'])
+                if iou > best: best, jb = iou, j
+        if best > thr: res.append((best, p['Confidence'])); used.add(jb)
+        else: res.append((0, p['Confidence']))
+    return res
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 60), st.integers(1, 60), st.integers(0, 10_000))
+def test_paper_matching_fast_path_equals_their_loop(n, k, seed):
+    rng = random.Random(seed)
+    def box():
+        x, y = rng.randint(0, 900), rng.randint(0, 900)
+        return [x, y, x + rng.randint(1, 150), y + rng.randint(1, 150)]
+    gt = [{'Position': box(), 'Confidence': 1} for _ in range(k)]
+    pred = [{'Position': [v + rng.randint(-8, 8) for v in rng.choice(gt)['Position']] if rng.random() < 0.6 else box(),
+             'Confidence': rng.choice([0.1, 0.5, 0.9, 1])} for _ in range(n)]
+    for p in pred:
+        b = p['Position']
+        if b[2] <= b[0] or b[3] <= b[1]: p['Position'] = [b[0], b[1], b[0] + 3, b[1] + 3]
+    assert R._vrft_match(gt, pred) == _their_match(gt, pred)

@@ -1,0 +1,138 @@
+"""Reward speed: median µs per typical completion, detection 50x50 vs a naive per-box loop, 1k vs 10k batch scaling.
+
+Usage: python benchmarks/rewards_bench.py [--quick]
+"""
+import argparse, random, statistics, sys, time
+
+import rft_nb.rewards as R
+from rft_nb.rewards import REWARDS
+
+CLASSES = ['moon orchid|phalaenopsis', 'rose', 'desert rose|adenium', 'tulip', 'sunflower', 'daisy', 'lotus', 'magnolia'] * 13  # ~100 classes
+THINK = '<think>' + 'I look at the image and compare the shapes and colours carefully. ' * 4 + '</think>'
+
+
+def _det_answer(boxes, rng):
+    return '[' + ', '.join(f"{{'Position': {[int(v) for v in b]}, 'Confidence': {rng.randint(50, 99) / 100}}}" for b in boxes) + ']'
+
+
+def _boxes(rng, n):
+    out = []
+    for _ in range(n):
+        x, y = rng.randint(0, 850), rng.randint(0, 850)
+        out.append([x, y, x + rng.randint(20, 150), y + rng.randint(20, 150)])
+    return out
+
+
+def typical_cases(rng):
+    "(completions, kwargs) per reward: 8 varied, realistic completions of one prompt (G = 8)."
+    gt = _boxes(rng, 3)
+    det_sol = '<answer>' + _det_answer(gt, rng).replace('0.', '1.') + '</answer>'
+    det_c = [THINK + '<answer>' + _det_answer([[v + rng.randint(-15, 15) for v in b] for b in gt[: rng.randint(1, 3)]] + _boxes(rng, rng.randint(0, 2)), rng) + '</answer>' for _ in range(8)]
+    det_kw = dict(solution=det_sol, boxes=[[v * 0.64 if i % 2 == 0 else v * 0.48 for i, v in enumerate(b)] for b in gt], image_size=[640, 480], box_convention='norm1000', task='detection')
+    g = gt[0]
+    gr_sol = f'<answer>({g[0]},{g[1]}),({g[2]},{g[3]})</answer>'
+    gr_c = [THINK + f'<answer>({g[0] + rng.randint(-20, 20)},{g[1] + rng.randint(-20, 20)}),({g[2] + rng.randint(-20, 20)},{g[3] + rng.randint(-20, 20)})</answer>' for _ in range(8)]
+    gr_kw = dict(solution=gr_sol, boxes=[[g[0] * 0.64, g[1] * 0.48, g[2] * 0.64, g[3] * 0.48]], image_size=[640, 480], box_convention='norm1000', task='grounding')
+    names = [c.split('|')[0] for c in CLASSES[:8]]
+    cls_c = [THINK + f'<answer>{rng.choice(names)}</answer>' for _ in range(8)]
+    cls_kw = dict(solution='<answer>moon orchid</answer>', category='moon orchid', classes=CLASSES, task='classification')
+    cnt_c = [THINK + f'<answer>{rng.randint(2, 6)}</answer>' for _ in range(8)]
+    cnt_kw = dict(solution='<answer>4</answer>', task='counting')
+    ch_c = [THINK + f'<answer>{rng.choice(["B", "(C)", "Answer: A", "14 cm", "D."])}</answer>' for _ in range(8)]
+    ch_kw = dict(solution='<answer>C</answer>', options=['10 cm', '12 cm', '14 cm', '16 cm'], task='geometry')
+    m_opts = ['12', '12.5', '13', '6*2', '\\frac{25}{2}']
+    m_c = [THINK + '<answer>' + rng.choice(m_opts) + '</answer>' for _ in range(8)]
+    m_kw = dict(solution='<answer>12.5</answer>', options=[], task='geometry')
+    steps = ['change_color(0, red)', 'change_size(1, small)', 'change_shape(2, cube)', 'change_material(0, metal)', 'change_position(1, left)']
+    tr_c = [THINK + '<answer>' + ', '.join(rng.sample(steps, rng.randint(1, 4))) + '</answer>' for _ in range(8)]
+    tr_kw = dict(solution='<answer>' + ', '.join(steps[:3]) + '</answer>', task='trance')
+    per = {
+        'format': (cls_c, cls_kw), 'length': (cls_c, cls_kw), 'repetition_penalty': (cls_c, cls_kw),
+        'visual_rft_iou': (det_c, det_kw), 'visual_rft_confidence': (det_c, det_kw), 'detection': (det_c, det_kw),
+        'visual_rft_cls': (cls_c, cls_kw), 'classification': (cls_c, cls_kw),
+        'visual_rft_giou': (gr_c, gr_kw), 'grounding': (gr_c, gr_kw),
+        'reason_rft_accuracy': (cnt_c, cnt_kw), 'counting': (cnt_c, cnt_kw), 'counting_tolerance': (cnt_c, cnt_kw),
+        'math': (m_c, m_kw), 'choice': (ch_c, ch_kw),
+        'trance_partial': (tr_c, tr_kw), 'trance_exact': (tr_c, tr_kw), 'trance': (tr_c, tr_kw),
+    }
+    assert set(per) == set(REWARDS), set(REWARDS) ^ set(per)
+    return per
+
+
+def batch(comps, kw, n):
+    "n completions (cycled) with their kwargs columns, as TRL passes them."
+    cs = [comps[i % len(comps)] for i in range(n)]
+    return cs, {k: [v] * n for k, v in kw.items()}
+
+
+def median_us_per_completion(f, comps, kw, reps):
+    "Median over reps of (time of a G-completion call / G), in µs."
+    cs, cols = batch(comps, kw, len(comps))
+    f(cs, **cols)                                              # warm caches (solution parse, class index)
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter(); f(cs, **cols); ts.append((time.perf_counter() - t) / len(cs))
+    return statistics.median(ts) * 1e6
+
+
+def timed(fn, reps):
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter(); fn(); ts.append(time.perf_counter() - t)
+    return statistics.median(ts)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--quick', action='store_true', help='fewer repetitions, 500 vs 5k for the scaling test')
+    args = ap.parse_args(argv)
+    rng = random.Random(0)
+    per = typical_cases(rng)
+    reps = 20 if args.quick else 60
+    small, big = (500, 5000) if args.quick else (1000, 10000)
+
+    print(f"rft_nb rewards benchmark (python {sys.version.split()[0]})\n")
+    print(f"{'reward':<22} {'µs/completion':>14} {'<200µs':>7} {f'{small} (s)':>9} {f'{big} (s)':>9} {'ratio':>6}")
+    rows = []
+    for name in sorted(REWARDS):
+        f = REWARDS[name]; comps, kw = per[name]
+        us = median_us_per_completion(f, comps, kw, reps)
+        cs1, k1 = batch(comps, kw, small); cs2, k2 = batch(comps, kw, big)
+        t1 = timed(lambda: f(cs1, **k1), 3); t2 = timed(lambda: f(cs2, **k2), 1 if not args.quick else 1)
+        rows.append((name, us, t1, t2))
+        print(f"{name:<22} {us:>14.1f} {'yes' if us < 200 else 'NO':>7} {t1:>9.3f} {t2:>9.3f} {t2 / t1:>6.2f}", flush=True)
+
+    # detection with 50 predicted x 50 ground-truth boxes
+    gts = _boxes(rng, 50)
+    preds = [[v + rng.randint(-10, 10) for v in b] for b in gts[:25]] + _boxes(rng, 25)
+    preds = [p if p[2] > p[0] and p[3] > p[1] else [p[0], p[1], p[0] + 9, p[1] + 9] for p in preds]
+    rng.shuffle(preds)
+    comp = '<answer>' + _det_answer(preds, rng) + '</answer>'
+    sol = '<answer>' + _det_answer(gts, rng) + '</answer>'
+    kw = dict(solution=[sol], task=['detection'])
+    n = 30 if args.quick else 100
+    t_fast = timed(lambda: REWARDS['detection']([comp], **kw), n)
+    t_match = timed(lambda: R.match_boxes(preds, gts), n)
+    t_loop = timed(lambda: R.match_boxes_loop(preds, gts), n)
+    orig = R.match_boxes
+    try:
+        R.match_boxes = R.match_boxes_loop                     # the same reward with the naive per-box loop
+        t_naive = timed(lambda: REWARDS['detection']([comp], **kw), n)
+    finally:
+        R.match_boxes = orig
+    t_paper = timed(lambda: REWARDS['visual_rft_iou']([comp], **kw), max(5, n // 5))
+    assert R.match_boxes(preds, gts) == R.match_boxes_loop(preds, gts)
+    print(f"\ndetection, 50 predicted x 50 ground-truth boxes (median of {n} runs, same process):")
+    print(f"  `detection` reward, whole completion        {t_fast * 1e3:8.3f} ms   ({'<2 ms' if t_fast < 2e-3 else 'OVER 2 ms'})")
+    print(f"  same reward with the naive per-box loop     {t_naive * 1e3:8.3f} ms")
+    print(f"  greedy matching only: numpy match_boxes     {t_match * 1e3:8.3f} ms")
+    print(f"  greedy matching only: per-box Python loop   {t_loop * 1e3:8.3f} ms   (x{t_loop / t_match:.1f})")
+    print(f"  `visual_rft_iou` (paper code path, incl. math-verify shortcut) {t_paper * 1e3:8.3f} ms")
+    slow = [r[0] for r in rows if r[1] >= 200]
+    nonlinear = [r[0] for r in rows if not (0.7 * big / small <= r[3] / r[2] <= 1.3 * big / small)]
+    print(f"\nover 200 µs/completion: {', '.join(slow) or 'none'}")
+    print(f"batch ratio outside ±30% of {big // small}x: {', '.join(nonlinear) or 'none'}")
+
+
+if __name__ == '__main__':
+    main()
