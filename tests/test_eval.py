@@ -272,3 +272,25 @@ def test_vllm_backend_wiring(monkeypatch, tiny_path):
     assert r0['prompt'].count('<|image_pad|>') == 2 and len(r0['multi_modal_data']['image']) == 2
     assert r1['prompt'].count('<|image_pad|>') == 1 and r1['multi_modal_data']['image'].size == (56, 56)
     assert r1['prompt'].endswith('<|im_start|>assistant\n') and rows[1]['problem'] in r1['prompt']
+
+
+# ---------------------------------------------------------------- scripts/eval: paths from settings only
+
+def test_eval_scripts_use_settings(tmp_path, tiny_path):
+    root = Path(__file__).resolve().parents[1]
+    for f in (root / 'scripts' / 'eval').glob('*.sh'):
+        assert subprocess.run(['bash', '-n', str(f)]).returncode == 0, f
+        assert '/work/' not in f.read_text() and '/home/' not in f.read_text(), f
+    (tmp_path / 's.ini').write_text(f"[paths]\ndata_dir = {tmp_path / 'data'}\noutput_dir = {tmp_path / 'out'}\ncache_dir = {tmp_path / 'c'}\n")
+    save_dataset({'test_id': synthetic_rows('counting', 2, 'test_id', size=56), 'test_ood': synthetic_rows('counting', 1, 'test_ood', size=56)},
+                 tmp_path / 'data' / 'counting')
+    env = {**os.environ, 'RFT_NB_SETTINGS': str(tmp_path / 's.ini'), 'PYTHON': sys.executable, 'TASKS': 'counting',
+           'BASE_MODEL': str(tiny_path), 'BACKEND': 'transformers'}
+    r = subprocess.run(['bash', str(root / 'scripts/eval/eval_zero_shot.sh'), '--preset', 'greedy', '--max-new-tokens', '4', '--no-progress'],
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads((tmp_path / 'out/eval/zero_shot/counting/results.json').read_text())
+    assert res['n'] == 3 and res['meta']['sampling']['max_new_tokens'] == 4
+    r = subprocess.run(['bash', str(root / 'scripts/eval/calculate_score.sh')], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (tmp_path / 'out/eval/report_counting.md').read_text().splitlines()[2].startswith('| zero_shot |')
