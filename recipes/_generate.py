@@ -19,7 +19,7 @@ COMMON = dict(seed=42, logging_steps=1, save_strategy='steps', save_steps=100, s
 # Reason-RFT (arXiv 2503.20752): TRL 0.15 defaults of the day, written down.
 REASON_GRPO = dict(learning_rate=1.0e-6, beta=0.04, temperature=0.9, num_generations=8, max_completion_length=512,
                    image_max_pixels=480000, loss_type='grpo', scale_rewards='group', epsilon=0.2, num_iterations=1,
-                   lr_scheduler_type='linear', warmup_ratio=0.0, num_train_epochs=1, rollout_log_steps=10)
+                   lr_scheduler_type='linear', warmup_steps=0, num_train_epochs=1, rollout_log_steps=10)
 REASON_SFT = dict(learning_rate=1.0e-5, lr_scheduler_type='cosine', warmup_steps=100, num_train_epochs=1, image_max_pixels=480000)
 # Visual-RFT (arXiv 2503.01785): GRPO defaults of TRL 0.14, written down.
 VISUAL_GRPO = dict(learning_rate=1.0e-6, beta=0.04, temperature=1.0, num_generations=8, max_completion_length=512,

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Reason-RFT stage 1 (CoT-SFT on a reproducible 10% subset).
+# usage: stage1.sh [MODEL=qwen2vl_2b] [TASK=counting|structure|spatial] [HW=1gpu_qlora|8gpu_full] [--option value ...]
+set -euo pipefail; cd "$(dirname "$0")/../../.."
+m="${1:-qwen2vl_2b}"; t="${2:-counting}"; hw="${3:-1gpu_qlora}"; shift $(( $# < 3 ? $# : 3 ))
+exec scripts/train/_run.sh sft "recipes/$m/$t/$hw/reason_rft_stage1_sft.yaml" "$@"
