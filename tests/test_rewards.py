@@ -329,3 +329,17 @@ def test_paper_matching_fast_path_equals_their_loop(n, k, seed):
         b = p['Position']
         if b[2] <= b[0] or b[3] <= b[1]: p['Position'] = [b[0], b[1], b[0] + 3, b[1] + 3]
     assert R._vrft_match(gt, pred) == _their_match(gt, pred)
+
+
+def test_trl_call_convention_and_pickling():
+    import pickle
+    from trl.trainer.utils import get_callable_name, is_async_callable
+    comps = [[{'role': 'assistant', 'content': '<think>t</think><answer>3</answer>'}]]
+    extra = dict(prompts=[[{'role': 'user', 'content': 'q'}]], completion_ids=[[1]], trainer_state=None, log_extra=None, log_metric=None)
+    for name, f in REWARDS.items():
+        assert get_callable_name(f) == name and not is_async_callable(f)
+        out = f(completions=comps, solution=['<answer>3</answer>'], **extra)
+        assert len(out) == 1
+        assert pickle.loads(pickle.dumps(f)) is f
+    g = pickle.loads(pickle.dumps(R.get_counting_reward(tolerance=True)))
+    assert g.__name__ == 'counting_tolerance' and g(['<answer>104</answer>'], solution=['<answer>100</answer>']) == [1.0]
