@@ -39,6 +39,8 @@ def test_registry_names_and_ranges():
     assert R.get_detection_reward(iou_threshold=0.7).__name__ == 'detection'
     assert R.get_repetition_penalty_reward(ngram_size=2).__name__ == 'repetition_penalty'
     assert R.get_length_reward(max_chars=100).__name__ == 'length'
+    for name in ('format', 'length', 'repetition_penalty'): assert REWARDS[name].required_columns == ()
+    assert REWARDS['detection'].required_columns == ('solution',) and 'box_convention' in REWARDS['detection'].optional_columns
 
 
 def test_conversational_and_task_none():
