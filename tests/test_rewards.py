@@ -345,3 +345,55 @@ def test_trl_call_convention_and_pickling():
         assert pickle.loads(pickle.dumps(f)) is f
     g = pickle.loads(pickle.dumps(R.get_counting_reward(tolerance=True)))
     assert g.__name__ == 'counting_tolerance' and g(['<answer>104</answer>'], solution=['<answer>100</answer>']) == [1.0]
+
+
+# ---------------------------------------------------------------- properties of the hardened rewards
+CONVENTIONS = ['norm1000', 'norm1', 'pixel', 'resized-28-3136-401408', 'resized-28-3136-12845056']
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(200, 3000), st.integers(200, 3000), st.sampled_from(CONVENTIONS), st.floats(0.1, 0.9), st.floats(0.1, 0.9),
+       st.floats(0, 1), st.floats(0, 1), st.sampled_from(['detection', 'grounding']))
+def test_convention_round_trip_scores_high(w, h, conv, fw, fh, fx, fy, task):
+    from rft_nb.boxes import to_model_box
+    bw, bh = fw * w, fh * h
+    x1, y1 = fx * (w - bw), fy * (h - bh)
+    gt = [x1, y1, x1 + bw, y1 + bh]
+    m = to_model_box(gt, w, h, conv)
+    sol_det = f"<answer>[{{'Position': {m}, 'Confidence': 1}}]</answer>"
+    if task == 'detection':
+        r = call('detection', [det((m, 1.0))], solution=sol_det, boxes=[gt], image_size=[w, h], box_convention=conv)[0]
+        assert r > 1.6, (m, r)
+    else:
+        r = call('grounding', [f'<answer>({m[0]},{m[1]}),({m[2]},{m[3]})</answer>' if conv != 'norm1' else f'<answer>{m}</answer>'],
+                 solution='', boxes=[gt], image_size=[w, h], box_convention=conv)[0]
+        assert r > 0.8, (m, r)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 12), st.integers(0, 12), st.integers(0, 10_000))
+def test_detection_order_free_and_bounded(k, extra, seed):
+    rng = random.Random(seed)
+    gts = []
+    for _ in range(k):
+        x, y = rng.randint(0, 800), rng.randint(0, 800)
+        gts.append([x, y, x + rng.randint(30, 190), y + rng.randint(30, 190)])
+    preds = [([v + rng.randint(-5, 5) for v in g], rng.randint(1, 99) / 100) for g in gts] + \
+            [([rng.randint(0, 500), rng.randint(0, 500), rng.randint(600, 999), rng.randint(600, 999)], rng.randint(1, 99) / 100) for _ in range(extra)]
+    confs = [c for _, c in preds]
+    sol = '<answer>[' + ', '.join(f"{{'Position': {g}, 'Confidence': 1}}" for g in gts) + ']</answer>'
+    r1 = call('detection', [det(*preds)], solution=sol)[0]
+    shuffled = preds[:]; rng.shuffle(shuffled)
+    r2 = call('detection', [det(*shuffled)], solution=sol)[0]
+    assert 0.0 <= r1 <= 2.0
+    if len(set(confs)) == len(confs):        # ties in confidence keep answer order, as in the paper
+        assert r1 == pytest.approx(r2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, len(CLASSES) - 1), st.integers(0, len(CLASSES) - 1), st.sampled_from(['{}', 'It is a {}.', '{} ', 'The answer: {}']))
+def test_classification_names_one_class(truth, said, template):
+    names = [c.split('|') for c in CLASSES]
+    alias = random.Random(truth * 31 + said).choice(names[said])
+    r = call('classification', ['<answer>' + template.format(alias.title()) + '</answer>'], solution=f'<answer>{names[truth][0]}</answer>', classes=CLASSES)[0]
+    assert r == (1.0 if truth == said else 0.0)
