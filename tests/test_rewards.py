@@ -397,3 +397,34 @@ def test_classification_names_one_class(truth, said, template):
     alias = random.Random(truth * 31 + said).choice(names[said])
     r = call('classification', ['<answer>' + template.format(alias.title()) + '</answer>'], solution=f'<answer>{names[truth][0]}</answer>', classes=CLASSES)[0]
     assert r == (1.0 if truth == said else 0.0)
+
+
+def _their_trance(pred_list, sol_list, p):
+    "Reason-RFT's four passes, transcribed, for given iteration orders of the (deduplicated) lists."
+    from collections import deque
+    s = p / max(len(pred_list), len(sol_list))
+    pq, sq, total = deque(pred_list), deque(sol_list), 0.0
+    for key, w in ((lambda t: t, 1.0), (lambda t: t[:2], 0.5), (lambda t: (t[0], t[2]), 0.5), (lambda t: t[0], 0.25)):
+        n = 0
+        for a, b in [(a, b) for a in pq for b in sq if key(a) == key(b)]:
+            if a in pq and b in sq: n += 1; pq.remove(a); sq.remove(b)
+        total += n * s * w
+    return total
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(['change_color', 'change_size', 'change_shape']), st.sampled_from('012'), st.sampled_from(['red', 'blue', 'small'])), min_size=1, max_size=5),
+       st.lists(st.tuples(st.sampled_from(['change_color', 'change_size', 'change_shape']), st.sampled_from('012'), st.sampled_from(['red', 'blue', 'small'])), min_size=1, max_size=4),
+       st.integers(0, 10_000))
+def test_trance_partial_equals_theirs_when_order_free(pred, gt, seed):
+    rng = random.Random(seed)
+    up, ug = list(dict.fromkeys(pred)), list(dict.fromkeys(gt))
+    p = len(up) / len(pred)
+    theirs = {round(_their_trance(sorted(up), sorted(ug), p), 12)}   # the order ours uses is one their set can take
+    for _ in range(12):
+        a, b = up[:], ug[:]; rng.shuffle(a); rng.shuffle(b)
+        theirs.add(round(_their_trance(a, b, p), 12))
+    text = '<answer>' + ', '.join(f'{f}({o}, {v})' for f, o, v in pred) + '</answer>'
+    ours = call('trance_partial', [text], solution='<answer>' + ', '.join(f'{f}({o}, {v})' for f, o, v in gt) + '</answer>')[0]
+    assert round(ours, 12) in theirs
+    if len(theirs) == 1: assert ours == pytest.approx(theirs.pop())
