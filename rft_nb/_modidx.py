@@ -313,4 +313,5 @@ d = { 'settings': { 'branch': 'main',
                               'rft_nb.train.train_sft': ('train.html#train_sft', 'rft_nb/train.py'),
                               'rft_nb.train.unsloth_load_kwargs': ('train.html#unsloth_load_kwargs', 'rft_nb/train.py'),
                               'rft_nb.train.unsloth_peft_kwargs': ('train.html#unsloth_peft_kwargs', 'rft_nb/train.py'),
+                              'rft_nb.train.unsloth_uses_vllm': ('train.html#unsloth_uses_vllm', 'rft_nb/train.py'),
                               'rft_nb.train.world_size': ('train.html#world_size', 'rft_nb/train.py')}}}
