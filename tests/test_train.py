@@ -83,25 +83,24 @@ def test_resume_after_kill(env):
     "Kill a run after its first checkpoint; resuming reaches the planned steps with the step counter and optimizer continuing."
     e, root = env
     out = root / 'outputs' / 'resume'
-    args = script('grpo_main') + ['--dataset_path', 'counting', '--output_dir', 'resume', '--max_steps', '8', '--save_steps', '2',
+    args = script('grpo_main') + ['--dataset_path', 'counting', '--output_dir', 'resume', '--max_steps', '16', '--save_steps', '2',
                                   '--learning_rate', '1e-3'] + GRPO + COMMON
     proc = subprocess.Popen(args, env=e, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     t0 = time.time()
     while not (out / 'checkpoint-2' / 'trainer_state.json').exists():
         assert proc.poll() is None, 'run ended before its first checkpoint'
         assert time.time() - t0 < 240, 'no checkpoint in time'
-        time.sleep(0.2)
-    time.sleep(0.3)
+        time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL); proc.wait()
     done = sorted(int(p.name.split('-')[1]) for p in out.glob('checkpoint-*') if (p / 'trainer_state.json').exists())
-    assert done and done[-1] < 8, f'run was not interrupted ({done})'
+    assert done and done[-1] < 16, f'run was not interrupted ({done})'
     run(args + ['--resume_from_checkpoint', 'true'], e)
-    state = json.loads((out / 'checkpoint-8' / 'trainer_state.json').read_text())
-    assert state['global_step'] == 8
+    state = json.loads((out / 'checkpoint-16' / 'trainer_state.json').read_text())
+    assert state['global_step'] == 16
     steps = [l['step'] for l in state['log_history'] if 'loss' in l]
-    assert steps == sorted(set(steps)) and steps[-1] == 8 and len(steps) == 8   # every step once, none repeated
-    opt = torch.load(out / 'checkpoint-8' / 'optimizer.pt', weights_only=False)
-    assert {int(s['step']) for s in opt['state'].values()} == {8}   # Adam's counter continued from the checkpoint
+    assert steps == sorted(set(steps)) and steps[-1] == 16 and len(steps) == 16   # every step once, none repeated
+    opt = torch.load(out / 'checkpoint-16' / 'optimizer.pt', weights_only=False)
+    assert {int(s['step']) for s in opt['state'].values()} == {16}   # Adam's counter continued from the checkpoint
 
 @pytest.mark.parametrize('extra,msg', [
     (['--reward_funcs', 'nope'], 'known'),
