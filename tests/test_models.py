@@ -35,9 +35,8 @@ def test_build_save_reload_generate(name, cache_dir):
     assert grid == [[1, 8, 8], [1, 12, 12]]
     n_tok = (inputs['input_ids'] == proc.image_token_id).sum(1).tolist()
     assert n_tok == [16, 36]
-    out = model.generate(**inputs, max_new_tokens=5, do_sample=False)
-    assert out.shape == (2, inputs['input_ids'].shape[1] + 5) or out.shape[1] <= inputs['input_ids'].shape[1] + 5
-    assert out.shape[1] > inputs['input_ids'].shape[1]
+    out = model.generate(**inputs, max_new_tokens=5, min_new_tokens=5, do_sample=False)
+    assert out.shape == (2, inputs['input_ids'].shape[1] + 5)
 
 def test_cache_is_reused(cache_dir):
     p1 = tiny_model_path('tiny-qwen2-vl', cache_dir=cache_dir)
@@ -125,8 +124,7 @@ def test_trl_sft_two_steps(tiny_path, tmp_path):
     assert _changed(before, tr.model) > 0
 
 def test_build_tiny_cli(tmp_path):
-    out = subprocess.run([sys.executable, '-m', 'rft_nb.models_cli_shim'] if False else
-                         [sys.executable, '-c', 'from rft_nb.models import build_tiny_cli; build_tiny_cli()',
+    out = subprocess.run([sys.executable, '-c', 'from rft_nb.models import build_tiny_cli; build_tiny_cli()',
                           '--name', 'tiny-qwen2.5-vl', '--set', f'paths.cache_dir={tmp_path}'],
                          capture_output=True, text=True, check=True)
     p = Path(out.stdout.strip().splitlines()[-1])
