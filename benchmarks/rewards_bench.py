@@ -148,7 +148,23 @@ def main(argv=None):
         fresh(); REWARDS['visual_rft_iou'](cs, **cols); REWARDS['visual_rft_confidence'](cs, **cols)
     t_pair = timed(pair, reps) / len(cs)
     print(f"\nvisual_rft_iou + visual_rft_confidence on the same completions, as TRL calls them: {t_pair * 1e6:.1f} µs/completion for both"
-          " (math-verify's parse of the completion, ~0.3 ms of sympy, runs once and is cached for the second)")
+          " (the math-verify verdict is computed once and cached for the second)")
+
+    # the paper variants' math-verify step alone: our exact fast path vs math-verify's own parse + verify (their code), same completions
+    from math_verify import parse, verify
+    sol = kw['solution']
+    def theirs(c):
+        try: return float(verify(parse(c), parse(sol))) > 0
+        except Exception: return False
+    verdicts = [theirs(c) for c in cs]
+    assert [R._mv_shortcut(c, sol) for c in cs] == verdicts
+    t_ours = timed(lambda: [R._mv_shortcut(c, sol) for c in cs], reps) / len(cs)
+    t_parse = timed(lambda: [R._mv_parse(c, 5) for c in cs], reps) / len(cs)
+    t_theirs = timed(lambda: [theirs(c) for c in cs], max(5, reps // 4)) / len(cs)
+    t_their_parse = timed(lambda: [parse(c) for c in cs], max(5, reps // 4)) / len(cs)
+    print(f"\nmath-verify step of the paper variants, {len(cs)} typical detection completions ({sum(verdicts)} verify, spuriously), same verdicts:")
+    print(f"  ours (exact fast path)                      {t_ours * 1e6:8.1f} µs/completion   (parse of the completion {t_parse * 1e6:.1f} µs)")
+    print(f"  math-verify parse + verify, as their code   {t_theirs * 1e6:8.1f} µs/completion   (parse of the completion {t_their_parse * 1e6:.1f} µs)")
     slow = [r[0] for r in rows if r[1] >= 200]
     nonlinear = [r[0] for r in rows if r[3] > 0.01 and r[3] / r[2] > 1.3 * big / small]   # ignore sub-10 ms totals (timer noise)
     print(f"\nover 200 µs/completion: {', '.join(slow) or 'none'}")

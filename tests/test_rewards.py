@@ -428,3 +428,78 @@ def test_trance_partial_equals_theirs_when_order_free(pred, gt, seed):
     ours = call('trance_partial', [text], solution='<answer>' + ', '.join(f'{f}({o}, {v})' for f, o, v in gt) + '</answer>')[0]
     assert round(ours, 12) in theirs
     if len(theirs) == 1: assert ours == pytest.approx(theirs.pop())
+
+
+# ---------------------------------------------------------------- the paper variants' math-verify step: fast path == math-verify itself
+def _their_math_verify(content, sol):
+    "Visual-RFT's shortcut, verbatim: `float(verify(parse(content), parse(sol))) > 0` in try/except, math-verify's defaults."
+    from math_verify import parse, verify
+    try:
+        return float(verify(parse(content), parse(sol))) > 0
+    except Exception:
+        return False
+
+
+def _mv_key(parsed):
+    "A parse result, exactly: types and sympy's srepr (which includes a Float's precision)."
+    from sympy import srepr
+    return [('str', x) if isinstance(x, str) else (type(x).__name__, srepr(x)) for x in parsed]
+
+
+MV_SOL_776 = ("<answer>[{'Position': [394, 776, 521, 806], 'Confidence': 1}, {'Position': [265, 523, 409, 646], 'Confidence': 1}]</answer>")
+MV_SOLS = [MV_SOL_776, DET_SOL, '<answer>3</answer>', '3', '\\frac{1}{2}', '0.5', '50%', 'The answer is 776.', '$x=776$', '<answer>moon orchid</answer>']
+# what math-verify reacts to: anchors (also through Unicode case folding: 'ſ' matches 's', 'ı' matches 'i'), LaTeX environments,
+# percentages, expressions, thousands separators, signs and leading zeros, non-ASCII digits, numbers too long for int()
+MV_FRAGMENTS = ['final answer is ', 'Final Answer: ', 'FINAL ANSWER IS', 'fınal answer is ', 'The answer is ', 'answer: ', 'anſwer: ', 'ANSWER', '<answer>',
+                '</answer>', ' = ', '=', '776', ' 776', '-776', ' -0776', ' 0776', '776.0', ' 776.00', ' 77,6', ' 7.76e2', ' 1,776', ' 1 776', ' 77600%',
+                ' 776 percent', '٧٧٦', ' ٧٧٦', '$776$', '$$776$$', '\\(776\\)', '\\[776\\]', ' [776] ', '\\boxed{776}', '\\boxed{', '}', '{',
+                '\\frac{1552}{2}', ' 1552/2', ' 700+76', ' (776)', ' I hope', ' and ', ' or ', ', ', '.', ':', '\n', ' ', 'x', '\\pi', '$x=776$', ' 3',
+                ' 100', ' 0.5', ' 1/2', ' 50%', '\\frac{1}{2}', ' 0.50', ' .5', '€776', ' $776', "[{'Position': [100, 100, 200, 200], 'Confidence': 0.9}]",
+                '9' * 30, ' ' + '9' * 30, ' ' + '9' * 5000, 'İ', 'K', 'é', ' -0.5', ' -00.5', ' 0', ' -0', ' 00', '$', '\\', '[', ']']
+
+
+def _mv_corpus(n, seed=0):
+    "n/2 fragment soups and n/2 Visual-RFT detection answers whose numbers often coincide with the solution's (the spurious match)."
+    rng = random.Random(seed)
+    out = [''.join(rng.choices(MV_FRAGMENTS, k=rng.randint(1, 14))) for _ in range(n // 2)]
+    for _ in range(n - n // 2):
+        boxes = []
+        for _ in range(rng.randint(1, 4)):
+            x, y = rng.choice([394, 265, 100, 776, rng.randint(0, 900)]), rng.choice([776, 100, 523, rng.randint(0, 900)])
+            boxes.append(f"{{'Position': [{x}, {y}, {x + rng.randint(5, 99)}, {y + rng.randint(5, 99)}], 'Confidence': {rng.choice(['0.9', '1', '0.25', '.5'])}}}")
+        pre = rng.choice(['', '<think>I see it at y = 776.</think>', '<think>look</think>', '<think>' + rng.choice(MV_FRAGMENTS) + '</think>'])
+        out.append(pre + rng.choice(['<answer>', '<answer> ', 'answer: ', '']) + '[' + ', '.join(boxes) + ']'
+                   + rng.choice(['</answer>', '', '</answer> ' + rng.choice(MV_FRAGMENTS)]))
+    return out
+
+
+def test_math_verify_fast_path_equals_math_verify():
+    from math_verify import parse
+    assert R._mv_plan() is not None                       # the fast path is on (math-verify 0.9.0)
+    fired = checked = 0
+    for i, c in enumerate(_mv_corpus(3000)):
+        assert _mv_key(R._mv_parse(c, 5)) == _mv_key(parse(c)), c
+        for sol in (MV_SOL_776, MV_SOLS[1 + i % (len(MV_SOLS) - 1)]):
+            theirs = _their_math_verify(c, sol)
+            assert R._mv_shortcut(c, sol) == theirs, (c, sol, theirs)
+            fired += theirs; checked += 1
+    assert fired > 500, fired                              # the spurious (and real) matches are well represented
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(COMPLETIONS, st.sampled_from(MV_SOLS))
+def test_math_verify_fast_path_equals_math_verify_fuzz(completion, sol):
+    from math_verify import parse
+    assert _mv_key(R._mv_parse(completion, 5)) == _mv_key(parse(completion))
+    assert R._mv_shortcut(completion, sol) == _their_math_verify(completion, sol)
+
+
+def test_math_verify_fast_path_in_threads_and_through_the_rewards():
+    from concurrent.futures import ThreadPoolExecutor
+    cs = _mv_corpus(200, seed=1)
+    main = [_their_math_verify(c, MV_SOL_776) for c in cs]
+    with ThreadPoolExecutor(2) as ex:                      # no signal-based timeouts off the main thread, same verdicts
+        assert list(ex.map(lambda c: R._mv_shortcut(c, MV_SOL_776), cs)) == main
+    # through the registered paper rewards: a verified completion gets full marks whatever its boxes
+    iou = call('visual_rft_iou', cs, solution=MV_SOL_776, task='detection')
+    assert all(v == 1.0 for v, m in zip(iou, main) if m) and sum(main) > 20
