@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-.PHONY: install test check-readme check-clean check-export nbtest pytest check-install export clean-nbs readme lint
+.PHONY: install demo test check-readme check-clean check-export nbtest pytest check-install export clean-nbs readme lint
 
 install: $(VENV)/.installed
 
@@ -54,3 +54,7 @@ readme: install
 
 check-readme: install
 	@$(PY) scripts/readme.py --check
+
+# The CPU demo: synthetic counting -> small Qwen2-VL -> CoT-SFT -> GRPO -> evaluation (outputs/demo/summary.json).
+demo: install
+	$(BIN)/rft-demo $(DEMO_ARGS)

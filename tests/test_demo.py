@@ -1,0 +1,76 @@
+"The demo: its console script end to end (smoke preset, tiny model), its checks and its options."
+import json, os, subprocess, sys
+from pathlib import Path
+import pytest
+
+from rft_nb.demo import DemoConfig, PRESETS, chance_level, config_from_args, demo_checks
+
+ROOT = Path(__file__).resolve().parents[1]
+
+@pytest.fixture(scope='module')
+def smoke(cache_dir, tmp_path_factory):
+    "`rft-demo --preset smoke` run once, as a user would, with settings pointing at temporary folders."
+    root = tmp_path_factory.mktemp('demo')
+    env = dict(os.environ, RFT_NB_PATHS_CACHE_DIR=str(cache_dir), RFT_NB_PATHS_OUTPUT_DIR=str(root / 'outputs'),
+               RFT_NB_PATHS_DATA_DIR=str(root / 'data'), OMP_NUM_THREADS='1', TOKENIZERS_PARALLELISM='false')
+    p = subprocess.run([sys.executable, '-c', 'import sys; from rft_nb.demo import demo_main; sys.argv[0] = "rft-demo"; sys.exit(demo_main())',
+                        '--preset', 'smoke', '--no-progress'],  # as the console script calls it: sys.exit(<return value>)
+                       env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-5000:]
+    return root / 'outputs' / 'demo-smoke', p.stdout
+
+def test_smoke_outputs(smoke):
+    out, stdout = smoke
+    s = json.loads((out / 'summary.json').read_text())
+    assert set(s['accuracy']) == {'cot_sft', 'grpo'} and set(s['accuracy']['grpo']) == {'test_id', 'test_ood'}
+    assert set(s['rewards']['before_grpo']['test_id']) == {'format', 'counting'}
+    assert all(0 <= v <= 1 for st in s['rewards'].values() for sp in st.values() for v in sp.values())
+    assert s['training']['cot_sft']['steps'] == 4 and s['training']['grpo']['steps'] == 2
+    assert 0 < s['chance']['test_id']['uniform'] <= s['chance']['test_id']['majority'] <= 100
+    assert s['peak_memory_mb'] > 100 and s['wall_seconds'] > 0
+    for f in ['results.md', 'rollouts.html', 'plots/cot_sft_curves.png', 'plots/grpo_curves.png', 'recipes/cot_sft.yaml', 'recipes/grpo.yaml',
+              'eval/cot_sft/predictions.jsonl', 'eval/grpo/results.json', 'grpo/rollouts.jsonl', 'cot_sft/trainer_state.json']:
+        assert (out / f).is_file(), f
+    assert len((out / 'eval' / 'grpo' / 'predictions.jsonl').read_text().splitlines()) == 16  # 8 in-domain + 8 out-of-domain rows
+    assert 'accuracy %' in stdout and 'in-domain' in stdout and 'out-of-domain' in stdout and 'format_close_to_1'.replace('_', ' ') in stdout
+    assert '| CoT-SFT |' in (out / 'results.md').read_text()
+
+def test_recipes_are_valid_configs(smoke):
+    "The recipes the demo wrote run as `rft-sft/rft-grpo --config`: every key is a known field, the stages split the rows."
+    from rft_nb.train import RFTGRPOConfig, RFTSFTConfig, parse_config
+    out, _ = smoke
+    sft = parse_config(RFTSFTConfig, ['--config', str(out / 'recipes' / 'cot_sft.yaml')])
+    grpo = parse_config(RFTGRPOConfig, ['--config', str(out / 'recipes' / 'grpo.yaml')])
+    assert (sft.stage_part, grpo.stage_part) == ('sft', 'rl') and sft.stage_sft_fraction == grpo.stage_sft_fraction
+    assert grpo.model_name_or_path == sft.output_dir and not grpo.finetune_vision_layers and sft.finetune_vision_layers
+    assert grpo.reward_funcs == ['format', 'counting'] and not sft.use_lora
+
+def test_chance_level():
+    c = chance_level(['1', '2', '2', '3'])
+    assert c['uniform'] == pytest.approx(100 / 3) and c['majority'] == 50.0 and c['answers'] == ['1', '2', '3']
+
+def _summary(sft=(50, 45), grpo=(60, 50), before=(0.5, 0.45), after=(0.6, 0.5), fmt=1.0, chance=17.0):
+    sp = ('test_id', 'test_ood')
+    return dict(accuracy={'cot_sft': dict(zip(sp, sft)), 'grpo': dict(zip(sp, grpo))},
+                chance={k: {'majority': chance, 'uniform': chance} for k in sp},
+                rewards={'before_grpo': {k: {'format': 1.0, 'counting': v} for k, v in zip(sp, before)},
+                         'after_grpo': {k: {'format': fmt, 'counting': v} for k, v in zip(sp, after)}})
+
+def test_checks_can_fail():
+    assert all(demo_checks(_summary()).values())
+    assert not demo_checks(_summary(grpo=(60, 44)))['grpo_beats_sft_accuracy']      # out-of-domain got worse
+    assert not demo_checks(_summary(sft=(30, 45)))['sft_well_above_chance']          # under 2x chance in-domain
+    assert not demo_checks(_summary(after=(0.6, 0.4)))['grpo_beats_sft_reward']
+    assert not demo_checks(_summary(fmt=0.9))['format_close_to_1']
+
+def test_config_from_args():
+    c = config_from_args('demo', ['sft_steps=7', 'grpo_vision=true', 'rewards=format,counting,length', 'grpo_lr=1e-5'], seed=3)
+    assert (c.sft_steps, c.grpo_vision, c.rewards, c.grpo_lr, c.seed) == (7, True, ('format', 'counting', 'length'), 1e-5, 3)
+    assert config_from_args('smoke').model == 'tiny-qwen2-vl' and PRESETS['demo'] == DemoConfig()
+    with pytest.raises(ValueError, match='sft_step'): config_from_args('demo', ['sft_step=7'])
+    with pytest.raises(ValueError, match='unknown preset'): config_from_args('nope')
+
+def test_bad_option_is_a_clear_error():
+    p = subprocess.run([sys.executable, '-c', 'import sys; from rft_nb.demo import demo_main; sys.argv[0] = "rft-demo"; demo_main()',
+                        '--cfg', 'grpo_stepz=3'], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert p.returncode == 2 and 'grpo_stepz' in p.stderr and 'grpo_steps' in p.stderr
