@@ -209,14 +209,18 @@ def test_model_output_is_never_evaluated(monkeypatch):
     assert not os.path.exists(target)
 
 
+def _rand_box(rng):
+    "A random valid [x1, y1, x2, y2] box in a 0-1050 square."
+    x, y = rng.randint(0, 900), rng.randint(0, 900)
+    return [x, y, x + rng.randint(1, 150), y + rng.randint(1, 150)]
+
+
 # ---------------------------------------------------------------- fast matching equals the per-box loop
 @settings(max_examples=200, deadline=None)
 @given(st.integers(0, 40), st.integers(0, 40), st.integers(0, 10_000))
 def test_match_boxes_equals_loop(n, k, seed):
     rng = random.Random(seed)
-    def box():
-        x, y = rng.randint(0, 900), rng.randint(0, 900)
-        return [x, y, x + rng.randint(1, 150), y + rng.randint(1, 150)]
+    box = lambda: _rand_box(rng)
     gts = [box() for _ in range(k)]
     preds = [[v + rng.randint(-10, 10) for v in rng.choice(gts)] if gts and rng.random() < 0.5 else box() for _ in range(n)]
     preds = [p if p[2] > p[0] and p[3] > p[1] else [p[0], p[1], p[0] + 5, p[1] + 5] for p in preds]
@@ -321,9 +325,7 @@ def _their_match(gt, pred, thr=0.5):
 @given(st.integers(1, 60), st.integers(1, 60), st.integers(0, 10_000))
 def test_paper_matching_fast_path_equals_their_loop(n, k, seed):
     rng = random.Random(seed)
-    def box():
-        x, y = rng.randint(0, 900), rng.randint(0, 900)
-        return [x, y, x + rng.randint(1, 150), y + rng.randint(1, 150)]
+    box = lambda: _rand_box(rng)
     gt = [{'Position': box(), 'Confidence': 1} for _ in range(k)]
     pred = [{'Position': [v + rng.randint(-8, 8) for v in rng.choice(gt)['Position']] if rng.random() < 0.6 else box(),
              'Confidence': rng.choice([0.1, 0.5, 0.9, 1])} for _ in range(n)]
