@@ -3,7 +3,7 @@ import json, os, subprocess, sys
 from pathlib import Path
 import pytest
 
-from rft_nb.demo import DemoConfig, PRESETS, chance_level, config_from_args, demo_checks
+from rft_nb.demo import TEST_SPLITS, DemoConfig, PRESETS, chance_level, changed_rows, config_from_args, demo_checks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,7 +22,7 @@ def smoke(cache_dir, tmp_path_factory):
 def test_smoke_outputs(smoke):
     out, stdout = smoke
     s = json.loads((out / 'summary.json').read_text())
-    assert set(s['accuracy']) == {'cot_sft', 'grpo'} and set(s['accuracy']['grpo']) == {'test_id', 'test_ood'}
+    assert set(s['accuracy']) == {'cot_sft', 'grpo'} and set(s['accuracy']['grpo']) == {'test_id', 'test_ood', 'test_ood_bg'} == set(s['changed_rows'])
     assert set(s['rewards']['before_grpo']['test_id']) == {'format', 'counting'}
     assert all(0 <= v <= 1 for st in s['rewards'].values() for sp in st.values() for v in sp.values())
     assert s['training']['cot_sft']['steps'] == 4 and s['training']['grpo']['steps'] == 2
@@ -31,8 +31,8 @@ def test_smoke_outputs(smoke):
     for f in ['results.md', 'rollouts.html', 'plots/cot_sft_curves.png', 'plots/grpo_curves.png', 'recipes/cot_sft.yaml', 'recipes/grpo.yaml',
               'eval/cot_sft/predictions.jsonl', 'eval/grpo/results.json', 'grpo/rollouts.jsonl', 'cot_sft/trainer_state.json']:
         assert (out / f).is_file(), f
-    assert len((out / 'eval' / 'grpo' / 'predictions.jsonl').read_text().splitlines()) == 16  # 8 in-domain + 8 out-of-domain rows
-    assert 'accuracy %' in stdout and 'in-domain' in stdout and 'out-of-domain' in stdout and 'format_close_to_1'.replace('_', ' ') in stdout
+    assert len((out / 'eval' / 'grpo' / 'predictions.jsonl').read_text().splitlines()) == 24  # 8 rows in each of the three test sets
+    assert 'accuracy %' in stdout and all(n in stdout for n in TEST_SPLITS.values()) and 'format_close_to_1'.replace('_', ' ') in stdout
     assert '| CoT-SFT |' in (out / 'results.md').read_text()
 
 def test_recipes_are_valid_configs(smoke):
@@ -49,8 +49,27 @@ def test_chance_level():
     c = chance_level(['1', '2', '2', '3'])
     assert c['uniform'] == pytest.approx(100 / 3) and c['majority'] == 50.0 and c['answers'] == ['1', '2', '3']
 
-def _summary(sft=(50, 45), grpo=(60, 50), before=(0.5, 0.45), after=(0.6, 0.5), fmt=1.0, chance=17.0):
-    sp = ('test_id', 'test_ood')
+def test_smoke_data(smoke):
+    "The out-of-domain sets change one thing each: unseen colours on in-domain backgrounds, in-domain colours on the unseen background."
+    from datasets import load_from_disk
+    from rft_nb.synthetic import COLORS, OOD_BACKGROUND, OOD_COLORS
+    from rft_nb.evaluate import to_pil
+    out, _ = smoke
+    ds = load_from_disk(str(out.parents[1] / 'data' / 'demo-counting'))
+    assert set(ds) == {'train', *TEST_SPLITS}
+    colours = lambda split: {o['color'] for m in ds[split]['meta'] for o in json.loads(m)['objects']}
+    corner = lambda split: {to_pil(row['images'][0]).convert('RGB').getpixel((0, 0)) for row in ds[split]}
+    assert colours('train') <= set(COLORS) and colours('test_id') <= set(COLORS) and colours('test_ood_bg') <= set(COLORS)
+    assert colours('test_ood') <= set(OOD_COLORS)
+    assert OOD_BACKGROUND not in corner('train') | corner('test_ood') and corner('test_ood_bg') == {OOD_BACKGROUND}
+
+def test_changed_rows():
+    before = [dict(id=i, split=s, correct=c) for i, s, c in [(0, 'a', 0.0), (1, 'a', 1.0), (2, 'a', 1.0), (3, 'b', 0.0)]]
+    after = [dict(id=i, split=s, correct=c) for i, s, c in [(0, 'a', 1.0), (1, 'a', 0.0), (2, 'a', 1.0), (3, 'b', 0.0)]]
+    assert changed_rows(before, after) == {'a': {'fixed': 1, 'broken': 1}, 'b': {'fixed': 0, 'broken': 0}}
+
+def _summary(sft=(50, 45, 48), grpo=(60, 50, 49), before=(0.5, 0.45, 0.48), after=(0.6, 0.5, 0.49), fmt=1.0, chance=17.0):
+    sp = tuple(TEST_SPLITS)
     return dict(accuracy={'cot_sft': dict(zip(sp, sft)), 'grpo': dict(zip(sp, grpo))},
                 chance={k: {'majority': chance, 'uniform': chance} for k in sp},
                 rewards={'before_grpo': {k: {'format': 1.0, 'counting': v} for k, v in zip(sp, before)},
@@ -58,10 +77,12 @@ def _summary(sft=(50, 45), grpo=(60, 50), before=(0.5, 0.45), after=(0.6, 0.5), 
 
 def test_checks_can_fail():
     assert all(demo_checks(_summary()).values())
-    assert not demo_checks(_summary(grpo=(60, 44)))['grpo_beats_sft_accuracy']      # out-of-domain got worse
-    assert not demo_checks(_summary(sft=(30, 45)))['sft_well_above_chance']          # under 2x chance in-domain
-    assert not demo_checks(_summary(after=(0.6, 0.4)))['grpo_beats_sft_reward']
+    assert not demo_checks(_summary(grpo=(60, 44, 49)))['grpo_beats_sft_accuracy']      # out-of-domain got worse
+    assert not demo_checks(_summary(sft=(30, 45, 48)))['sft_well_above_chance']          # under 2x chance in-domain
+    assert not demo_checks(_summary(after=(0.6, 0.4, 0.49)))['grpo_beats_sft_reward']
     assert not demo_checks(_summary(fmt=0.9))['format_close_to_1']
+    assert not demo_checks(_summary(grpo=(60, 50, 47)))['grpo_beats_sft_accuracy']  # worse on the unseen background only
+    assert not demo_checks(_summary(after=(0.6, 0.5, 0.47)))['grpo_beats_sft_reward']
 
 def test_config_from_args():
     c = config_from_args('demo', ['sft_steps=7', 'grpo_vision=true', 'rewards=format,counting,length', 'grpo_lr=1e-5'], seed=3)
