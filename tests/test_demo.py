@@ -64,8 +64,8 @@ def test_smoke_data(smoke):
     assert OOD_BACKGROUND not in corner('train') | corner('test_ood') and corner('test_ood_bg') == {OOD_BACKGROUND}
 
 def test_changed_rows():
-    before = [dict(id=i, split=s, correct=c) for i, s, c in [(0, 'a', 0.0), (1, 'a', 1.0), (2, 'a', 1.0), (3, 'b', 0.0)]]
-    after = [dict(id=i, split=s, correct=c) for i, s, c in [(0, 'a', 1.0), (1, 'a', 0.0), (2, 'a', 1.0), (3, 'b', 0.0)]]
+    before = {i: dict(id=i, split=s, correct=c) for i, s, c in [(0, 'a', 0.0), (1, 'a', 1.0), (2, 'a', 1.0), (3, 'b', 0.0)]}
+    after = {i: dict(id=i, split=s, correct=c) for i, s, c in [(0, 'a', 1.0), (1, 'a', 0.0), (2, 'a', 1.0), (3, 'b', 0.0)]}
     assert changed_rows(before, after) == {'a': {'fixed': 1, 'broken': 1}, 'b': {'fixed': 0, 'broken': 0}}
 
 def _summary(sft=(50, 45, 48), grpo=(60, 50, 49), before=(0.5, 0.45, 0.48), after=(0.6, 0.5, 0.49), fmt=1.0, chance=17.0):
