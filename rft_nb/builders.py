@@ -18,9 +18,9 @@ from .schema import (TASKS, FEATURES, DataError, BuildReport, make_row, validate
                            parse_answer_boxes, detection_answer, grounding_answer)
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'resolve_image', 'read_records', 'infer_task', 'convert_custom', 'from_json', 'from_coco',
-           'read_label_file', 'from_label_file', 'from_image_folder', 'from_refcoco', 'from_lisa', 'from_clevr_math',
-           'from_geometry', 'trance_answer', 'from_trance', 'build_parser', 'run_command', 'main']
+__all__ = ['LABEL_FORMATS', 'IMAGE_EXTS', 'resolve_image', 'read_records', 'infer_task', 'convert_custom', 'from_json',
+           'from_coco', 'read_label_file', 'from_label_file', 'from_image_folder', 'from_refcoco', 'from_lisa',
+           'from_clevr_math', 'from_geometry', 'trance_answer', 'from_trance', 'build_parser', 'run_command', 'main']
 
 # %% ../nbs/06_builders.ipynb #87dffd9d
 def resolve_image(path, image_root, file=None, row=None, id=None, field: str = 'image', _cache: dict | None = None):
@@ -252,26 +252,34 @@ def _kshot(items, k_shot, seed):
     for it in items: by.setdefault(it[1], []).append(it)
     return [it for lab in sorted(by) for it in sorted(rng.sample(by[lab], min(k_shot, len(by[lab]))))]
 
-def read_label_file(file) -> list[tuple[str, str]]:
-    "(image, label) pairs from a CSV (columns image,label), a JSON list of {image, label} or a text file 'PATH LABEL...' per line."
+# text list formats: (first word, rest of the line) -> (image, label)
+LABEL_FORMATS = {
+    'text': lambda first, rest: (first, rest),                                                          # "PATH LABEL..."
+    'pets37': lambda first, rest: (f"{first}.jpg", first.rsplit('_', 1)[0].replace('_', ' ')),        # "Abyssinian_100 1 1 1"
+    'fgvc-aircraft': lambda first, rest: (f"{first}.jpg", rest),                                       # "1025794 707-320"
+}
+
+def read_label_file(file, fmt: str = 'text') -> list[tuple[str, str]]:
+    "(image, label) pairs from a CSV (columns image,label), a JSON list of {image, label} or a text list, one image per line (`LABEL_FORMATS`)."
     file = Path(file); text = file.read_text()
     if file.suffix == '.json': return [(r.get('image'), r.get('label')) for r in json.loads(text)]
     if file.suffix == '.csv':
         rows = list(csv.DictReader(text.splitlines()))
         if rows and not {'image', 'label'} <= set(rows[0]): raise DataError("CSV needs columns image,label", file)
         return [(r['image'], r['label']) for r in rows]
+    if fmt not in LABEL_FORMATS: raise DataError(f"unknown label format {fmt!r} (known: {', '.join(LABEL_FORMATS)})", file)
     out = []
     for line in text.splitlines():
         if line.strip() and not line.startswith('#'):
             parts = line.strip().split(None, 1)
-            out.append((parts[0], parts[1].strip() if len(parts) > 1 else ''))
+            out.append(LABEL_FORMATS[fmt](parts[0], parts[1].strip() if len(parts) > 1 else ''))
     return out
 
 def from_label_file(file, image_root, out=None, *, classes=None, k_shot: int | None = None, seed: int = 0, split: str = 'train',
                     domain: str = 'an object', label_kind: str = 'category', skip_invalid: bool = False, embed_images: bool = False,
-                    overwrite: bool = False):
-    "Few-shot classification rows from an (image, label) file."
-    items = _kshot(read_label_file(file), k_shot, seed)
+                    overwrite: bool = False, label_format: str = 'text'):
+    "Few-shot classification rows from an (image, label) file (`read_label_file`)."
+    items = _kshot(read_label_file(file, label_format), k_shot, seed)
     classes = list(classes) if classes else sorted({l for _, l in items if isinstance(l, str) and l})
     report = BuildReport(source=str(file))
     conv = _classification_rows(items, classes, file, image_root, split, domain, label_kind, embed_images, str(file))
@@ -461,6 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_mutually_exclusive_group(required=True); g.add_argument('--folder'); g.add_argument('--labels')
     p.add_argument('--k-shot', type=int, default=None); p.add_argument('--seed', type=int, default=None)
     p.add_argument('--domain', default='an object'); p.add_argument('--label-kind', default='category'); p.add_argument('--classes', nargs='*')
+    p.add_argument('--label-format', default='text', choices=list(LABEL_FORMATS), help='how a text --labels file reads (CSV and JSON are by suffix)')
     p = sub.add_parser('refcoco', help='grounding rows {image, query, bbox}'); p.add_argument('file'); _common(p)
     p.add_argument('--bbox-format', default='xywh', choices=['xywh', 'xyxy']); p.add_argument('--box-convention', default='norm1000')
     p = sub.add_parser('lisa', help='LISA ReasonSeg folder (NAME.jpg + NAME.json)'); p.add_argument('folder'); _common(p, False)
@@ -496,7 +505,7 @@ def run_command(args, settings) -> object:
     if args.cmd == 'classification':
         ck = dict(k_shot=args.k_shot, seed=seed, domain=args.domain, label_kind=args.label_kind)
         if args.folder: return from_image_folder(args.folder, out, **ck, **kw)
-        return from_label_file(args.labels, root(), out, classes=args.classes, **ck, **kw)
+        return from_label_file(args.labels, root(), out, classes=args.classes, label_format=args.label_format, **ck, **kw)
     if args.cmd == 'refcoco': return from_refcoco(args.file, root(), out, bbox_format=args.bbox_format, box_convention=args.box_convention, **kw)
     if args.cmd == 'lisa': return from_lisa(args.folder, out, box_convention=args.box_convention, **kw)
     if args.cmd == 'clevr-math': return from_clevr_math(args.file, root(), out, **kw)

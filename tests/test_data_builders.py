@@ -72,6 +72,10 @@ def test_pets37(tmp_path):
     run('pets37', '--root', root, '--out', tmp_path / 'o')
     ds = datasets.load_from_disk(str(tmp_path / 'o'))
     assert ds['answer'] == ['Abyssinian', 'Abyssinian', 'american bulldog'] and ds[0]['classes'] == ['Abyssinian', 'american bulldog']
+    # an image the list names but the folder lacks: the error names the dataset's own list file, the row and the field
+    (root / 'annotations/list.txt').write_text('Abyssinian_100 1 1 1\nBengal_7 6 1 4\n')
+    err = run('pets37', '--root', root, '--out', tmp_path / 'o2', ok=False).stderr
+    assert str(root / 'annotations/list.txt') in err and 'row 1' in err and "'image'" in err and not (tmp_path / 'o2').exists()
 
 
 def test_fgvc_aircraft(tmp_path):
