@@ -67,7 +67,8 @@ def plot_curves(src, keys: list[str] | None = None, smooth: int = 1, out=None, t
 # %% ../nbs/31_report.ipynb #9271442e
 def plot_task_bars(runs: dict, # {name: results dict or run folder}
                    metric: dict | None = None, # {task: metric} (default: the first headline metric)
-                   out_dir=None) -> list:
+                   out_dir=None,
+                   split_names: dict | None = None) -> list: # {split: label on the x axis} (adds to / overrides `SPLIT_NAMES`)
     "Grouped bars per task (splits x runs); figure paths if `out_dir`, else figures."
     res = {n: (r if isinstance(r, dict) else load_results(r))['metrics'] for n, r in runs.items()}
     tasks = list(dict.fromkeys(t for m in res.values() for t in m))
@@ -81,7 +82,7 @@ def plot_task_bars(runs: dict, # {name: results dict or run folder}
             ys = [(m.get(t, {}).get(s, {}).get(k) or 0.0) for s in splits]
             bars = ax.bar([i + j * w for i in range(len(splits))], ys, w, label=n)
             ax.bar_label(bars, fmt='%.1f', fontsize=7)
-        ax.set_xticks([i + w * (len(res) - 1) / 2 for i in range(len(splits))], [SPLIT_NAMES.get(s, s) for s in splits])
+        ax.set_xticks([i + w * (len(res) - 1) / 2 for i in range(len(splits))], [{**SPLIT_NAMES, **(split_names or {})}.get(s, s) for s in splits])
         ax.set_ylabel(k); ax.set_title(t); ax.legend(fontsize=7); ax.set_ylim(0, max(100, ax.get_ylim()[1]))
         fig.tight_layout()
         if out_dir:
