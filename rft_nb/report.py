@@ -72,6 +72,7 @@ def plot_task_bars(runs: dict, # {name: results dict or run folder}
     "Grouped bars per task (splits x runs); figure paths if `out_dir`, else figures."
     res = {n: (r if isinstance(r, dict) else load_results(r))['metrics'] for n, r in runs.items()}
     tasks = list(dict.fromkeys(t for m in res.values() for t in m))
+    names = {**SPLIT_NAMES, **(split_names or {})}
     outs = []
     for t in tasks:
         k = (metric or {}).get(t) or HEADLINE.get(t, ['acc'])[0]
@@ -82,7 +83,7 @@ def plot_task_bars(runs: dict, # {name: results dict or run folder}
             ys = [(m.get(t, {}).get(s, {}).get(k) or 0.0) for s in splits]
             bars = ax.bar([i + j * w for i in range(len(splits))], ys, w, label=n)
             ax.bar_label(bars, fmt='%.1f', fontsize=7)
-        ax.set_xticks([i + w * (len(res) - 1) / 2 for i in range(len(splits))], [{**SPLIT_NAMES, **(split_names or {})}.get(s, s) for s in splits])
+        ax.set_xticks([i + w * (len(res) - 1) / 2 for i in range(len(splits))], [names.get(s, s) for s in splits])
         ax.set_ylabel(k); ax.set_title(t); ax.legend(fontsize=7); ax.set_ylim(0, max(100, ax.get_ylim()[1]))
         fig.tight_layout()
         if out_dir:
