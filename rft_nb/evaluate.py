@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .boxes import from_model_box
+from .families import from_model_box
 from .prompts import SYSTEM_PROMPT
 from . import rewards as R
 

@@ -10,7 +10,8 @@ import ast, json, math, re
 from collections.abc import Callable, Sequence
 from functools import lru_cache, partial
 import numpy as np
-from .boxes import BoxConvention, from_model_box, box_giou
+from .geometry import box_giou
+from .families import BoxConvention, from_model_box
 
 # %% auto #0
 __all__ = ['REWARDS', 'REWARD_RANGES', 'make_reward', 'format_reward', 'visual_rft_iou', 'visual_rft_confidence',

@@ -127,8 +127,8 @@ def check_config(args, backend: str):
 # %% ../nbs/20_train.ipynb #c4ca9438
 def load_training_data(args, model_type: str | None = None):
     "The training rows of `args.dataset_path`, filtered, cut and re-rendered for the model's box convention."
-    from rft_nb.schema import load_data, render_for_convention
-    from rft_nb.boxes import convention_for_model
+    from rft_nb.schema import load_data
+    from rft_nb.families import render_for_convention, convention_for_model
     if not args.dataset_path: raise ConfigError('dataset_path is required (a folder written by rft-data)')
     if not Path(args.dataset_path).exists():
         raise ConfigError(f"dataset {args.dataset_path} does not exist (build one with rft-data; a relative dataset_path resolves against [paths] data_dir)")
@@ -140,7 +140,7 @@ def load_training_data(args, model_type: str | None = None):
         ds = ds.filter(lambda s: s == args.dataset_split, input_columns='split')
     if len(ds) == 0: raise ConfigError(f"{args.dataset_path}: no rows in split {args.dataset_split!r}")
     if args.stage_part:
-        from rft_nb.sft import split_for_stages
+        from rft_nb.rows import split_for_stages
         sft_part, rl_part = split_for_stages(ds, args.stage_sft_fraction, seed=args.seed)
         ds = sft_part if args.stage_part == 'sft' else rl_part
     if args.max_train_samples: ds = ds.select(range(min(args.max_train_samples, len(ds))))
@@ -337,7 +337,7 @@ def train_grpo(args: RFTGRPOConfig) -> dict:
     "Run GRPO as configured; return a summary (paths, steps, final metrics)."
     from trl import GRPOTrainer
     from rft_nb.rewards import get_reward_funcs
-    from rft_nb.sft import to_grpo_rows
+    from rft_nb.rows import to_grpo_rows
     backend, path = _prepare(args, True)
     funcs = get_reward_funcs(args.reward_funcs)
     if args.reward_weights is not None and len(args.reward_weights) != len(funcs):
@@ -359,7 +359,7 @@ def train_grpo(args: RFTGRPOConfig) -> dict:
 def train_sft(args: RFTSFTConfig) -> dict:
     "Run SFT (ANS or CoT) as configured; return a summary."
     from trl import SFTTrainer
-    from rft_nb.sft import to_sft_rows
+    from rft_nb.rows import to_sft_rows
     backend, path = _prepare(args, False)
     ds = load_training_data(args, model_type_of(path))
     rows = to_sft_rows(ds, mode=args.sft_mode, system_prompt=args.use_system_prompt)

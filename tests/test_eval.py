@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from rft_nb.boxes import to_model_box, from_model_box
+from rft_nb.families import to_model_box, from_model_box
 from rft_nb.evaluate import (coco_detection_metrics, compute_metrics, score_completion, load_predictions, run_inference,
                              sampling_settings, compare_runs, main, report_main, VLLMBackend, row_prompt)
 from rft_nb.schema import save_dataset
