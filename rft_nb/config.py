@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'INT_KEYS', 'ENV_PREFIX', 'SETTINGS_NAME', 'SettingsError', 'find_settings_file', 'Settings',
-           'load_settings', 'add_settings_args', 'settings_from_args']
+__all__ = ['DEFAULTS', 'INT_KEYS', 'ENV_PREFIX', 'SETTINGS_NAME', 'INPUT_ERRORS', 'InputError', 'run_cli', 'SettingsError',
+           'find_settings_file', 'Settings', 'load_settings', 'add_settings_args', 'settings_from_args']
 
 # %% ../nbs/00_config.ipynb #5d730258
 DEFAULTS: dict[str, dict[str, str]] = {
@@ -28,7 +28,23 @@ INT_KEYS = {('run', 'seed')}
 ENV_PREFIX = 'RFT_NB_'
 SETTINGS_NAME = 'settings.ini'
 
-class SettingsError(ValueError):
+# %% ../nbs/00_config.ipynb #7fb82cf6
+class InputError(ValueError):
+    "Bad input the user gave (a file, row, field, setting, recipe or model): console scripts report it in one line."
+
+INPUT_ERRORS = (InputError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError)
+
+def run_cli(prog: str, # the command's name, e.g. 'rft-eval'
+            main,      # `main(argv)` of the command
+            argv=None):
+    "Run a console script: bad input -> `PROG: error: …` on stderr and exit status 2; other exceptions propagate."
+    import sys
+    try: return main(argv)
+    except INPUT_ERRORS as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+class SettingsError(InputError):
     "A settings file, key or value that cannot be used."
 
 # %% ../nbs/00_config.ipynb #959b6352

@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from .config import add_settings_args, load_settings, settings_from_args
+from .config import add_settings_args, load_settings, settings_from_args, run_cli
 
 # %% auto #0
 __all__ = ['PRESETS', 'TEST_SPLITS', 'DemoConfig', 'build_demo_data', 'chance_level', 'demo_recipes', 'write_recipe',
@@ -103,18 +103,19 @@ def write_recipe(recipe: dict, path) -> Path:
 # %% ../nbs/40_demo.ipynb #00ee3bbd
 def reward_means(preds: list[dict], rows: list[dict], names) -> dict:
     "{split: {reward: mean}} of registered rewards over scored completions (`None` rewards are skipped)."
-    from rft_nb.evaluate import _reward  # one reward on one completion, the row's columns as keyword arguments
+    from rft_nb.scoring import row_reward
     by_id = {r['id']: r for r in rows}
     out = {}
     for name in names:
         for p in preds:
-            v = _reward(name, p['completion'], by_id[p['id']])
+            v = row_reward(name, p['completion'], by_id[p['id']])
             if v is not None: out.setdefault(p['split'], {}).setdefault(name, []).append(float(v))
     return {s: {n: sum(v) / len(v) for n, v in d.items()} for s, d in out.items()}
 
 def evaluate_stage(model, ds, out, cfg: DemoConfig, progress: bool = True) -> dict:
     "Evaluate checkpoint `model` on the test rows of `ds` into `out`; results with `reward_means` added."
-    from rft_nb.evaluate import TransformersBackend, run_inference, sampling_settings, write_results
+    from rft_nb.inference import TransformersBackend, run_inference, sampling_settings
+    from rft_nb.scoring import write_results
     out = Path(out)
     if out.exists(): shutil.rmtree(out)
     backend = TransformersBackend.from_pretrained(str(model))
@@ -167,7 +168,8 @@ def run_demo(cfg: DemoConfig | None = None, out=None, settings=None, progress: b
     "Run the demo (data → CoT-SFT → eval → GRPO → eval → report) into `out`; the summary dict."
     import datasets, transformers
     from datasets import load_from_disk
-    from rft_nb.evaluate import compare_runs, load_predictions
+    from rft_nb.scoring import compare_runs
+    from rft_nb.inference import load_predictions
     from rft_nb.report import plot_curves, plot_task_bars, write_rollout_viewer
     from rft_nb.train import RFTGRPOConfig, RFTSFTConfig, parse_config, train_grpo, train_sft
     cfg = cfg or DemoConfig()
@@ -267,6 +269,9 @@ def config_from_args(preset: str = 'demo', overrides=(), seed: int | None = None
 
 def demo_main(argv=None):
     "Console script `rft-demo`."
+    run_cli('rft-demo', _demo, argv)
+
+def _demo(argv=None):
     p = argparse.ArgumentParser('rft-demo', description='CPU demo: synthetic counting, CoT-SFT then GRPO, evaluated on held-out data.')
     p.add_argument('--preset', default='demo', choices=list(PRESETS))
     p.add_argument('--out', default=None, help='output folder (default: [paths] output_dir/demo, or demo-<preset>)')

@@ -9,12 +9,15 @@ from __future__ import annotations
 import math, re
 from dataclasses import dataclass
 
+from .config import InputError
 from .geometry import box_problem
 
 # %% auto #0
-__all__ = ['NORM1000_UNITS', 'smart_resize', 'BoxConvention', 'to_model_box', 'from_model_box', 'convention_for_model',
-           'box_units_text', 'detection_answer', 'grounding_answer', 'answer_text', 'parse_answer_boxes',
-           'render_row_for_convention', 'render_for_convention', 'solution_boxes']
+__all__ = ['QWEN_VISION_TOKENS', 'FAMILIES', 'NORM1000_UNITS', 'smart_resize', 'BoxConvention', 'to_model_box', 'from_model_box',
+           'ModelFamily', 'UnknownFamilyError', 'get_family', 'model_type_of', 'family_of', 'convention_for_model',
+           'opens_think', 'full_completion', 'processor_pixels', 'ModelView', 'box_units_text', 'detection_answer',
+           'grounding_answer', 'answer_text', 'parse_answer_boxes', 'render_row_for_convention',
+           'render_for_convention', 'solution_boxes']
 
 # %% ../nbs/04_families.ipynb #c1e21ec5
 def smart_resize(height: int, width: int, factor: int = 28, min_pixels: int = 56 * 56, max_pixels: int = 14 * 14 * 4 * 1280) -> tuple[int, int]:
@@ -87,13 +90,145 @@ def from_model_box(box, width: int, height: int, conv: str | BoxConvention = 'no
     sx, sy = c.scale(width, height)
     return [float(box[0]) / sx, float(box[1]) / sy, float(box[2]) / sx, float(box[3]) / sy]
 
+# %% ../nbs/04_families.ipynb #9a7742d6
+QWEN_VISION_TOKENS = ('<|image_pad|>', '<|video_pad|>', '<|vision_start|>', '<|vision_end|>')
+
+@dataclass(frozen=True)
+class ModelFamily:
+    "What differs between VLM families: coordinates, resize rules, chat-template behaviour, generation engines."
+    name: str                                   # short name, e.g. 'qwen2.5-vl'
+    model_types: tuple[str, ...]                # transformers `model_type`s of the family
+    box_kind: str = 'norm1000'                  # how it writes boxes: a `BoxConvention` kind
+    point_kind: str = 'norm1000'                # how it writes points: a `BoxConvention` kind
+    patch_size: int = 14                        # vision patch side in pixels
+    merge_size: int = 2                         # patches merged per side into one image token
+    min_pixels: int = 56 * 56                   # the image processor's default pixel limits
+    max_pixels: int = 28 * 28 * 1280
+    think_in_prompt: bool = False               # the generation prompt opens `<think>` (family default)
+    engines: tuple[str, ...] = ('vllm', 'transformers')  # engines that serve it besides Unsloth's
+    vision_tokens: tuple[str, ...] = QWEN_VISION_TOKENS    # placeholders a completion must never contain
+    examples: tuple[str, ...] = ()              # checkpoints of the family
+
+    @property
+    def factor(self) -> int:
+        "Image sides are resized to multiples of this (patch x merge)."
+        return self.patch_size * self.merge_size
+
+    def box_convention(self, min_pixels: int | None = None, max_pixels: int | None = None) -> BoxConvention:
+        "How this family writes boxes, for the given pixel limits (the processor's defaults when None)."
+        return self._convention(self.box_kind, min_pixels, max_pixels)
+
+    def point_convention(self, min_pixels: int | None = None, max_pixels: int | None = None) -> BoxConvention:
+        "How this family writes points (the same kinds as boxes)."
+        return self._convention(self.point_kind, min_pixels, max_pixels)
+
+    def _convention(self, kind, min_pixels, max_pixels) -> BoxConvention:
+        if kind != 'resized': return BoxConvention(kind)
+        return BoxConvention('resized', self.factor, min_pixels or self.min_pixels, max_pixels or self.max_pixels)
+
+    def seen_size(self, width: int, height: int, min_pixels: int | None = None, max_pixels: int | None = None) -> tuple[int, int]:
+        "(width, height) of the image after the family's resize."
+        h, w = smart_resize(height, width, self.factor, min_pixels or self.min_pixels, max_pixels or self.max_pixels)
+        return w, h
+
+    def image_tokens(self, width: int, height: int, min_pixels: int | None = None, max_pixels: int | None = None) -> int:
+        "Image placeholder tokens one image of `width` x `height` costs in the prompt."
+        w, h = self.seen_size(width, height, min_pixels, max_pixels)
+        return (w // self.factor) * (h // self.factor)
+
+# %% ../nbs/04_families.ipynb #f23c2b68
+FAMILIES: dict[str, ModelFamily] = {f.name: f for f in [
+    ModelFamily('qwen2-vl', ('qwen2_vl',), 'norm1000', 'norm1000', 14, 2, 56 * 56, 28 * 28 * 1280,
+                examples=('Qwen/Qwen2-VL-2B-Instruct', 'Qwen/Qwen2-VL-7B-Instruct')),
+    ModelFamily('qwen2.5-vl', ('qwen2_5_vl',), 'resized', 'resized', 14, 2, 56 * 56, 28 * 28 * 1280,
+                examples=('Qwen/Qwen2.5-VL-3B-Instruct', 'Qwen/Qwen2.5-VL-7B-Instruct')),
+    ModelFamily('qwen3-vl', ('qwen3_vl', 'qwen3_vl_moe'), 'norm1000', 'norm1000', 16, 2, 65536, 16777216,
+                examples=('Qwen/Qwen3-VL-2B-Instruct', 'Qwen/Qwen3-VL-4B-Thinking', 'Qwen/Qwen3-VL-30B-A3B-Instruct')),
+    ModelFamily('qwen3.5', ('qwen3_5', 'qwen3_5_moe'), 'norm1000', 'norm1000', 16, 2, 65536, 16777216,
+                think_in_prompt=True, examples=('Qwen/Qwen3.5-2B', 'Qwen/Qwen3.5-9B')),
+]}
+
+class UnknownFamilyError(InputError):
+    "A model type no family claims."
+
+def _key(s: str) -> str: return str(s).lower().replace('_', '').replace('-', '').replace('.', '')
+
+def get_family(name_or_type) -> ModelFamily:
+    "The family of a family name (`qwen2.5-vl`), a transformers model type (`qwen2_5_vl`) or a family itself."
+    if isinstance(name_or_type, ModelFamily): return name_or_type
+    k = _key(name_or_type)
+    for f in FAMILIES.values():
+        if k == _key(f.name) or k in {_key(t) for t in f.model_types}: return f
+    known = ', '.join(f"{f.name} ({', '.join(f.model_types)})" for f in FAMILIES.values())
+    raise UnknownFamilyError(f"no model family for {name_or_type!r}; known: {known}")
+
+def model_type_of(path) -> str:
+    "The `model_type` in a checkpoint folder's config.json (an adapter folder: its base model's)."
+    import json
+    from pathlib import Path
+    p = Path(path)
+    if (p / 'config.json').is_file(): return json.loads((p / 'config.json').read_text()).get('model_type', '')
+    if (p / 'adapter_config.json').is_file():
+        base = json.loads((p / 'adapter_config.json').read_text()).get('base_model_name_or_path')
+        if base and Path(base).is_dir(): return model_type_of(base)
+    raise UnknownFamilyError(f"{p}: no config.json to read the model type from (pass the family explicitly)")
+
+def family_of(path) -> ModelFamily:
+    "The family of a local checkpoint, from its config.json."
+    return get_family(model_type_of(path))
+
 def convention_for_model(model_type: str, min_pixels: int | None = None, max_pixels: int | None = None) -> BoxConvention:
-    "The convention a model family writes: Qwen2-VL -> `norm1000`, Qwen2.5-VL (and later) -> `resized`."
-    mt = model_type.lower().replace('_', '').replace('-', '').replace('.', '')
-    if mt.startswith('qwen2vl'): return BoxConvention('norm1000')
-    if mt.startswith(('qwen25vl', 'qwen3vl')):
-        return BoxConvention('resized', 28, min_pixels or 56 * 56, max_pixels or 14 * 14 * 4 * 1280)
-    raise ValueError(f"no known box convention for model type {model_type!r}; pass one of {', '.join(BoxConvention.KINDS)} explicitly")
+    "The box convention a model type writes (its family's), for the given pixel limits."
+    return get_family(model_type).box_convention(min_pixels, max_pixels)
+
+# %% ../nbs/04_families.ipynb #4570b558
+def opens_think(processor_or_tokenizer, default: bool = False) -> bool:
+    "Whether the chat template's generation prompt already opens a `<think>` block."
+    tok = getattr(processor_or_tokenizer, 'tokenizer', processor_or_tokenizer)
+    if not getattr(tok, 'chat_template', None) and not getattr(processor_or_tokenizer, 'chat_template', None): return default
+    msgs = [{'role': 'user', 'content': [{'type': 'text', 'text': 'x'}]}]
+    try: text = processor_or_tokenizer.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
+    except Exception: return default
+    if isinstance(text, list): text = text[0]
+    return text.rstrip().endswith('<think>')
+
+def full_completion(text: str, think_in_prompt: bool = False) -> str:
+    "The completion as if the model had written the `<think>` its template opened (unchanged otherwise)."
+    if not think_in_prompt or text.lstrip().startswith('<think>'): return text
+    return '<think>' + text
+
+# %% ../nbs/04_families.ipynb #bdf7ec88
+def processor_pixels(processor) -> tuple[int | None, int | None]:
+    "(min_pixels, max_pixels) an image processor resizes to, or Nones when it does not say."
+    ip = getattr(processor, 'image_processor', processor)
+    size = getattr(ip, 'size', None)
+    def read(attr, key):
+        v = getattr(ip, attr, None)
+        if v is None and size is not None: v = size.get(key) if isinstance(size, dict) else getattr(size, key, None)
+        return v
+    return read('min_pixels', 'shortest_edge'), read('max_pixels', 'longest_edge')
+
+@dataclass(frozen=True)
+class ModelView:
+    "How one model reads rows: its family, its box convention (with its pixel limits), whether its template opens `<think>`."
+    family: ModelFamily
+    convention: BoxConvention
+    think_in_prompt: bool = False
+
+    @classmethod
+    def of(cls, family, processor=None, *, min_pixels: int | None = None, max_pixels: int | None = None,
+           convention=None, think_in_prompt: bool | None = None) -> 'ModelView':
+        "The view of a model of `family`; limits and `<think>` read from `processor` unless given."
+        f = get_family(family)
+        plo, phi = processor_pixels(processor) if processor is not None else (None, None)
+        conv = BoxConvention.parse(convention) if convention else f.box_convention(min_pixels or plo, max_pixels or phi)
+        think = think_in_prompt if think_in_prompt is not None else (
+            opens_think(processor, f.think_in_prompt) if processor is not None else f.think_in_prompt)
+        return cls(f, conv, bool(think))
+
+    def to_dict(self) -> dict:
+        "What `eval_config.json` records."
+        return dict(family=self.family.name, box_convention=str(self.convention), think_in_prompt=self.think_in_prompt)
 
 # %% ../nbs/04_families.ipynb #ba793be4
 NORM1000_UNITS = "(between 0 and 1000, integer)"

@@ -11,18 +11,22 @@ import math
 import numpy as np
 
 # %% auto #0
-__all__ = ['box_area', 'box_iou', 'box_giou', 'clip_box', 'box_problem']
+__all__ = ['box_area', 'box_intersection', 'box_iou', 'box_giou', 'clip_box', 'box_problem']
 
 # %% ../nbs/02_geometry.ipynb #92be556d
 def box_area(b) -> float:
     "Area of `[x1, y1, x2, y2]`, 0 for an inverted or degenerate box."
     return max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])
 
+def box_intersection(a, b) -> float:
+    "Area of the overlap of two boxes (0 when they do not overlap with positive width and height)."
+    iw, ih = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
+    return iw * ih if iw > 0 and ih > 0 else 0.0
+
 def box_iou(a, b) -> float:
     "Intersection over union; 0 when the boxes do not overlap with positive width and height."
-    iw, ih = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
-    if iw <= 0 or ih <= 0: return 0.0
-    inter = iw * ih
+    inter = box_intersection(a, b)
+    if inter == 0: return 0.0
     union = box_area(a) + box_area(b) - inter
     return inter / union if union > 0 else 0.0
 

@@ -8,6 +8,8 @@ Docs: https://rft-nb.github.io/rft_nb/prompts.html.md"""
 from __future__ import annotations
 import string
 
+from .config import InputError
+
 # %% auto #0
 __all__ = ['SYSTEM_PROMPT', 'FORMAT_INSTRUCTION', 'TRANCE_FUNCTIONS', 'PROMPTS', 'template_fields', 'get_template',
            'render_prompt', 'ensure_format_instruction']
@@ -69,13 +71,13 @@ def template_fields(name: str) -> list[str]:
 
 def get_template(name: str) -> str:
     "The template called `name`; an unknown name fails listing the known ones."
-    if name not in PROMPTS: raise KeyError(f"unknown prompt template {name!r}; known: {', '.join(PROMPTS)}")
+    if name not in PROMPTS: raise InputError(f"unknown prompt template {name!r}; known: {', '.join(PROMPTS)}")
     return PROMPTS[name]
 
 def render_prompt(name: str, **fields) -> str:
     "Template `name` filled with `fields`."
     missing = [f for f in template_fields(name) if f not in fields]
-    if missing: raise KeyError(f"prompt template {name!r} needs field(s) {', '.join(missing)}; got {', '.join(fields) or 'none'}")
+    if missing: raise InputError(f"prompt template {name!r} needs field(s) {', '.join(missing)}; got {', '.join(fields) or 'none'}")
     return get_template(name).format(**fields)
 
 def ensure_format_instruction(problem: str) -> str:

@@ -13,7 +13,8 @@ import matplotlib
 if 'ipykernel' not in sys.modules: matplotlib.use('Agg')
 import matplotlib.pyplot as plt
 
-from .evaluate import HEADLINE, SPLIT_NAMES, load_results, to_pil, _split_order
+from .scoring import HEADLINE, SPLIT_NAMES, load_results
+from .schema import to_pil, split_order
 
 # %% auto #0
 __all__ = ['GT_COLOR', 'PRED_COLOR', 'load_log_history', 'curve_keys', 'plot_curves', 'plot_task_bars', 'draw_boxes',
@@ -76,7 +77,7 @@ def plot_task_bars(runs: dict, # {name: results dict or run folder}
     outs = []
     for t in tasks:
         k = (metric or {}).get(t) or HEADLINE.get(t, ['acc'])[0]
-        splits = sorted({s for m in res.values() for s in m.get(t, {}) if s != 'all'} or {'all'}, key=_split_order)
+        splits = sorted({s for m in res.values() for s in m.get(t, {}) if s != 'all'} or {'all'}, key=split_order)
         fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(splits) * max(1, len(res)) / 2, 3.2))
         w = 0.8 / max(1, len(res))
         for j, (n, m) in enumerate(res.items()):

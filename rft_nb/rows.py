@@ -12,10 +12,12 @@ from pathlib import Path
 from datasets import Dataset, DatasetDict, Image, Sequence
 
 from .prompts import SYSTEM_PROMPT
-from .families import render_for_convention
+from .families import render_for_convention, ModelView
+from .schema import to_pil, DataError
 
 # %% auto #0
-__all__ = ['MODES', 'sft_target', 'prompt_messages', 'to_sft_rows', 'to_grpo_rows', 'to_sharegpt', 'split_for_stages']
+__all__ = ['MODES', 'sft_target', 'prompt_messages', 'render_for_model', 'row_prompt', 'to_sft_rows', 'to_grpo_rows',
+           'to_sharegpt', 'split_for_stages']
 
 # %% ../nbs/09_rows.ipynb #18c9f2be
 MODES = ('ans', 'cot')
@@ -24,7 +26,8 @@ def sft_target(row: dict, mode: str = 'cot', ans_format: str = 'bare') -> str:
     "The assistant text for a row: ANS -> the answer (`bare`) or `<answer>..</answer>` (`tagged`); CoT -> think + answer."
     if mode not in MODES: raise ValueError(f"unknown SFT mode {mode!r}; known: {', '.join(MODES)}")
     if mode == 'ans': return row['answer'] if ans_format == 'bare' else f"<answer>{row['answer']}</answer>"
-    if not row.get('reasoning'): raise ValueError(f"row {row.get('id')!r} has no reasoning for CoT-SFT (field 'reasoning' is empty); use mode='ans' or add reasoning")
+    if not row.get('reasoning'):
+        raise DataError("no reasoning for CoT-SFT (empty); use mode='ans' or add reasoning", id=row.get('id'), field='reasoning')
     return f"<think>{row['reasoning']}</think><answer>{row['answer']}</answer>"
 
 def _text(t: str) -> list: return [{'type': 'text', 'text': t}]
@@ -33,24 +36,40 @@ def prompt_messages(problem: str, n_images: int = 1, system_prompt: bool | str =
     "A conversational prompt: optional system message, then a user turn of image placeholders and the problem."
     msgs = []
     if system_prompt: msgs.append({'role': 'system', 'content': _text(SYSTEM_PROMPT if system_prompt is True else system_prompt)})
-    msgs.append({'role': 'user', 'content': [{'type': 'image', 'text': None} for _ in range(n_images)] + [{'type': 'text', 'text': problem}]})
+    msgs.append({'role': 'user', 'content': [{'type': 'image'} for _ in range(n_images)] + [{'type': 'text', 'text': problem}]})
     return msgs
 
+# %% ../nbs/09_rows.ipynb #99a9b879
+def render_for_model(ds_or_row, view: ModelView):
+    "A row (dict) or dataset as the model of `view` reads it: boxes in its convention, `think_in_prompt` recorded."
+    conv, think = str(view.convention), bool(view.think_in_prompt)
+    if isinstance(ds_or_row, dict) and not hasattr(ds_or_row, 'map'):
+        return {**render_for_convention(ds_or_row, conv), 'think_in_prompt': think}
+    ds = render_for_convention(ds_or_row, conv)
+    return ds.map(lambda _: {'think_in_prompt': think}, input_columns=['id'], desc='think_in_prompt')
+
+def row_prompt(row: dict, system_prompt: bool | str = True) -> tuple[list, list]:
+    "(messages, PIL images) of a rendered row: what every inference backend's `generate` takes."
+    return prompt_messages(row['problem'], len(row['images']), system_prompt), [to_pil(im) for im in row['images']]
+
 # %% ../nbs/09_rows.ipynb #cfaaef02
-def to_sft_rows(ds: Dataset, mode: str = 'cot', system_prompt: bool | str = True, ans_format: str = 'bare') -> Dataset:
-    "TRL conversational SFT rows {'messages': [...], 'images': [...]} from schema rows."
+def to_sft_rows(ds: Dataset, mode: str = 'cot', system_prompt: bool | str = True, ans_format: str = 'bare',
+                view: ModelView | None = None) -> Dataset:
+    "TRL conversational SFT rows {'messages': [...], 'images': [...]} from schema rows (rendered for `view` when given)."
+    if view is not None: ds = render_for_model(ds, view)
     cols = ['id', 'problem', 'answer', 'reasoning', 'images']
     def f(rid, problem, answer, reasoning, images):
         msgs = prompt_messages(problem, len(images), system_prompt)
-        msgs.append({'role': 'assistant', 'content': _text(sft_target(dict(id=rid, answer=answer, reasoning=reasoning), mode, ans_format))})
+        target = sft_target(dict(id=rid, answer=answer, reasoning=reasoning), mode, ans_format)
+        msgs.append({'role': 'assistant', 'content': _text(target)})
         return {'messages': msgs}
     raw = ds.cast_column('images', Sequence(Image(decode=False)))  # do not decode images while mapping
     out = raw.map(f, input_columns=cols, remove_columns=[c for c in ds.column_names if c != 'images'], desc=f'{mode} SFT rows')
     return out.cast_column('images', Sequence(Image()))
 
-def to_grpo_rows(ds: Dataset, system_prompt: bool | str = True, box_convention: str | None = None) -> Dataset:
-    "TRL GRPO rows: a conversational `prompt` (image placeholders + problem) and every schema column kept; boxes re-rendered for `box_convention` when given."
-    if box_convention is not None: ds = render_for_convention(ds, box_convention)
+def to_grpo_rows(ds: Dataset, system_prompt: bool | str = True, view: ModelView | None = None) -> Dataset:
+    "TRL GRPO rows: a conversational `prompt` and every schema column kept (rendered for `view` when given)."
+    if view is not None: ds = render_for_model(ds, view)
     raw = ds.cast_column('images', Sequence(Image(decode=False)))
     out = raw.map(lambda problem, images: {'prompt': prompt_messages(problem, len(images), system_prompt)},
                   input_columns=['problem', 'images'], desc='GRPO rows')

@@ -14,13 +14,14 @@ from typing import Iterable
 import datasets
 from datasets import Dataset, DatasetDict, Features, Image, Sequence, Value
 
+from .config import InputError
 from .geometry import box_problem
 from .families import BoxConvention, answer_text
 from .prompts import PROMPTS
 
 # %% auto #0
-__all__ = ['TASKS', 'SPLITS', 'FEATURES', 'COLUMNS', 'STR_COLUMNS', 'REPORT_NAME', 'DataError', 'BuildReport', 'make_row',
-           'validate_row', 'save_dataset', 'load_report', 'load_data']
+__all__ = ['TASKS', 'SPLITS', 'FEATURES', 'COLUMNS', 'STR_COLUMNS', 'REPORT_NAME', 'DataError', 'BuildReport', 'to_pil',
+           'split_order', 'make_row', 'validate_row', 'save_dataset', 'load_report', 'load_data']
 
 # %% ../nbs/06_schema.ipynb #c60b964d
 TASKS = ('classification', 'detection', 'grounding', 'counting', 'geometry', 'trance', 'custom')
@@ -41,7 +42,7 @@ COLUMNS = tuple(FEATURES)
 STR_COLUMNS = tuple(k for k, v in FEATURES.items() if isinstance(v, Value) and v.dtype == 'string')
 
 # %% ../nbs/06_schema.ipynb #e3fa80ce
-class DataError(ValueError):
+class DataError(InputError):
     "Bad input: carries the file, row index, row id and field it is about."
     def __init__(self, reason: str, file=None, row: int | None = None, id=None, field: str | None = None):
         self.reason, self.file, self.row, self.id, self.field = reason, (str(file) if file is not None else None), row, id, field
@@ -75,6 +76,29 @@ class BuildReport:
     def to_dict(self) -> dict:
         return dict(source=self.source, rows_written=self.written, rows_skipped=len(self.skipped), splits=self.splits, skipped=self.skipped)
     def save(self, path): Path(path).write_text(json.dumps(self.to_dict(), indent=1, default=str))
+
+# %% ../nbs/06_schema.ipynb #e17a93ed
+def to_pil(im):
+    "A PIL RGB image from a PIL image, `{'bytes', 'path'}` dict, PNG/JPEG bytes, base64 string or path."
+    import base64, io
+    from PIL import Image as PILImage
+    if isinstance(im, PILImage.Image): return im.convert('RGB')
+    if isinstance(im, dict):
+        if im.get('bytes'): return to_pil(im['bytes'])
+        if im.get('path'): return to_pil(im['path'])
+        raise ValueError("image dict has neither 'bytes' nor 'path'")
+    if isinstance(im, (bytes, bytearray)): return PILImage.open(io.BytesIO(im)).convert('RGB')
+    if isinstance(im, (str, Path)):
+        s = str(im)
+        if s.startswith('data:image'): s = s.split(',', 1)[1]
+        elif Path(s).expanduser().is_file(): return PILImage.open(Path(s).expanduser()).convert('RGB')
+        try: return PILImage.open(io.BytesIO(base64.b64decode(s, validate=True))).convert('RGB')
+        except Exception: raise FileNotFoundError(f"image {s[:80]!r} is neither a file nor base64 image data") from None
+    raise TypeError(f"cannot read an image from {type(im).__name__}")
+
+def split_order(split: str) -> tuple:
+    "Sort key for split names: the known splits in `SPLITS` order, then any other name alphabetically."
+    return (SPLITS.index(split), split) if split in SPLITS else (len(SPLITS), split)
 
 # %% ../nbs/06_schema.ipynb #c4632c0b
 def make_row(id, task: str, images: list, problem: str, solution: str | None = None, *, answer: str | None = None,
@@ -200,6 +224,6 @@ def load_data(path, split: str | None = None) -> Dataset | DatasetDict:
     if split is not None:
         if not isinstance(ds, DatasetDict):
             return ds.filter(lambda s: s == split, input_columns='split')
-        if split not in ds: raise KeyError(f"{path}: no split {split!r}; has {', '.join(ds)}")
+        if split not in ds: raise DataError(f"no split {split!r}; has {', '.join(ds)}", path, field='split')
         return ds[split]
     return ds

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 from typing import Any
 from trl import GRPOConfig, SFTConfig
-from .config import load_settings
+from .config import load_settings, run_cli, InputError
 from .models import resolve_model_path, load_processor, patch_trl_for_cpu, ModelLoadError
 
 log = logging.getLogger('rft_nb.train')
@@ -19,7 +19,7 @@ log = logging.getLogger('rft_nb.train')
 # %% auto #0
 __all__ = ['log', 'LANGUAGE_LORA_TARGETS', 'VISION_LORA_TARGETS', 'VISION_SPECIAL_TOKENS', 'RFTArgs', 'RFTSFTConfig',
            'RFTGRPOConfig', 'ConfigError', 'parse_config', 'world_size', 'pick_backend', 'check_config',
-           'load_training_data', 'check_reward_columns', 'model_type_of', 'lora_target_regex', 'load_trl_model',
+           'load_training_data', 'model_view', 'check_reward_columns', 'lora_target_regex', 'load_trl_model',
            'unsloth_load_kwargs', 'unsloth_peft_kwargs', 'unsloth_uses_vllm', 'load_unsloth_model',
            'suppress_vision_tokens', 'RolloutRecorder', 'save_outputs', 'last_complete_checkpoint', 'resolve_run_paths',
            'train_grpo', 'train_sft', 'close_distributed', 'sft_main', 'grpo_main', 'main']
@@ -64,7 +64,7 @@ class RFTGRPOConfig(GRPOConfig, RFTArgs):
     rollout_log_steps: int = field(default=1, metadata={'help': 'write rollouts (id, completion, each reward) every N steps to OUTPUT_DIR/rollouts.jsonl (0: never)'})
 
 # %% ../nbs/20_train.ipynb #a5ce8c87
-class ConfigError(ValueError):
+class ConfigError(InputError):
     "A recipe or option that cannot be used."
 
 def parse_config(cls, argv: list[str] | None = None):
@@ -125,10 +125,9 @@ def check_config(args, backend: str):
         raise ConfigError(f"stage_part must be 'sft' or 'rl', not {args.stage_part!r}")
 
 # %% ../nbs/20_train.ipynb #c4ca9438
-def load_training_data(args, model_type: str | None = None):
-    "The training rows of `args.dataset_path`, filtered, cut and re-rendered for the model's box convention."
+def load_training_data(args):
+    "The training rows of `args.dataset_path`, filtered and cut (canonical: `model_view` renders them for the model)."
     from rft_nb.schema import load_data
-    from rft_nb.families import render_for_convention, convention_for_model
     if not args.dataset_path: raise ConfigError('dataset_path is required (a folder written by rft-data)')
     if not Path(args.dataset_path).exists():
         raise ConfigError(f"dataset {args.dataset_path} does not exist (build one with rft-data; a relative dataset_path resolves against [paths] data_dir)")
@@ -144,10 +143,15 @@ def load_training_data(args, model_type: str | None = None):
         sft_part, rl_part = split_for_stages(ds, args.stage_sft_fraction, seed=args.seed)
         ds = sft_part if args.stage_part == 'sft' else rl_part
     if args.max_train_samples: ds = ds.select(range(min(args.max_train_samples, len(ds))))
-    conv = args.box_convention or (str(convention_for_model(model_type, args.image_min_pixels, args.image_max_pixels)) if model_type else None)
-    if conv and 'boxes' in ds.column_names and ds.filter(lambda t: t in ('detection', 'grounding'), input_columns='task').num_rows:
-        ds = render_for_convention(ds, conv)
     return ds
+
+def model_view(args, path):
+    "How the model at `path` reads rows (family, box convention with the recipe's pixel limits, `<think>` in its template)."
+    from rft_nb.families import ModelView, family_of
+    proc = load_processor(path, args.image_min_pixels, args.image_max_pixels)
+    view = ModelView.of(family_of(path), proc, convention=args.box_convention)
+    log.info(f"[rft_nb] model view: {view.to_dict()}")
+    return view
 
 def check_reward_columns(ds, reward_names: list[str]):
     "Every column the chosen rewards read must be in the dataset."
@@ -162,10 +166,6 @@ def check_reward_columns(ds, reward_names: list[str]):
                           + f" (dataset columns: {', '.join(ds.column_names)})")
 
 # %% ../nbs/20_train.ipynb #4f1145b1
-def model_type_of(path) -> str:
-    "The `model_type` in a checkpoint's config.json."
-    return json.loads((Path(path) / 'config.json').read_text()).get('model_type', '')
-
 def lora_target_regex(finetune_vision_layers: bool) -> str:
     "PEFT `target_modules` regex: the language model's linear layers, and the vision tower's if asked."
     return f"({LANGUAGE_LORA_TARGETS})|({VISION_LORA_TARGETS})" if finetune_vision_layers else LANGUAGE_LORA_TARGETS
@@ -339,12 +339,13 @@ def train_grpo(args: RFTGRPOConfig) -> dict:
     from rft_nb.rewards import get_reward_funcs
     from rft_nb.rows import to_grpo_rows
     backend, path = _prepare(args, True)
-    funcs = get_reward_funcs(args.reward_funcs)
+    try: funcs = get_reward_funcs(args.reward_funcs)
+    except KeyError as e: raise ConfigError(f"reward_funcs: {e.args[0]}") from None
     if args.reward_weights is not None and len(args.reward_weights) != len(funcs):
         raise ConfigError(f"{len(args.reward_weights)} reward_weights for {len(funcs)} reward_funcs")
-    ds = load_training_data(args, model_type_of(path))
+    ds = load_training_data(args)
     check_reward_columns(ds, args.reward_funcs)
-    rows = to_grpo_rows(ds, system_prompt=args.use_system_prompt)
+    rows = to_grpo_rows(ds, system_prompt=args.use_system_prompt, view=model_view(args, path))
     model, proc = load_unsloth_model(args, path, True) if backend == 'unsloth' else load_trl_model(args, path)
     if getattr(proc, 'image_processor', None) is None: raise ConfigError(f"{path}: the model has no image processor")
     args.use_vllm = unsloth_uses_vllm(args, backend) or args.use_vllm
@@ -361,8 +362,8 @@ def train_sft(args: RFTSFTConfig) -> dict:
     from trl import SFTTrainer
     from rft_nb.rows import to_sft_rows
     backend, path = _prepare(args, False)
-    ds = load_training_data(args, model_type_of(path))
-    rows = to_sft_rows(ds, mode=args.sft_mode, system_prompt=args.use_system_prompt)
+    ds = load_training_data(args)
+    rows = to_sft_rows(ds, mode=args.sft_mode, system_prompt=args.use_system_prompt, view=model_view(args, path))
     model, proc = load_unsloth_model(args, path, False) if backend == 'unsloth' else load_trl_model(args, path)
     if getattr(proc, 'image_processor', None) is None: raise ConfigError(f"{path}: the model has no image processor")
     kw = {}
@@ -385,24 +386,24 @@ def close_distributed(sync=True):
     if sync: dist.barrier()
     dist.destroy_process_group()
 
-def _main(cls, fn, argv=None):
-    try:
-        args = parse_config(cls, argv)
-        summary = fn(args)
-    except (ConfigError, ModelLoadError, KeyError, ValueError, FileNotFoundError) as e:
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        close_distributed(sync=False)
-        print(f"error: {msg}", file=sys.stderr); sys.exit(2)
-    close_distributed()
-    if int(os.environ.get('RANK', '0')) == 0: print(json.dumps(summary, indent=1, default=str))
+def _main(prog, cls, fn, argv=None):
+    "Parse, train, print the summary on rank 0; the process group is closed on every way out."
+    def run(argv):
+        try: summary = fn(parse_config(cls, argv))
+        except BaseException:
+            close_distributed(sync=False)
+            raise
+        close_distributed()
+        if int(os.environ.get('RANK', '0')) == 0: print(json.dumps(summary, indent=1, default=str))
+    run_cli(prog, run, argv)
 
 def sft_main(argv=None):
     "Console script `rft-sft`: SFT (ANS or CoT) from a recipe and/or flags."
-    _main(RFTSFTConfig, train_sft, argv)
+    _main('rft-sft', RFTSFTConfig, train_sft, argv)
 
 def grpo_main(argv=None):
     "Console script `rft-grpo`: GRPO from a recipe and/or flags."
-    _main(RFTGRPOConfig, train_grpo, argv)
+    _main('rft-grpo', RFTGRPOConfig, train_grpo, argv)
 
 # %% ../nbs/20_train.ipynb #b6c89f7e
 def main(argv=None):

@@ -53,7 +53,7 @@ def test_smoke_data(smoke):
     "The out-of-domain sets change one thing each: unseen colours on in-domain backgrounds, in-domain colours on the unseen background."
     from datasets import load_from_disk
     from rft_nb.synthetic import COLORS, OOD_BACKGROUND, OOD_COLORS
-    from rft_nb.evaluate import to_pil
+    from rft_nb.schema import to_pil
     out, _ = smoke
     ds = load_from_disk(str(out.parents[1] / 'data' / 'demo-counting'))
     assert set(ds) == {'train', *TEST_SPLITS}

@@ -5,8 +5,10 @@ from pathlib import Path
 import pytest
 
 from rft_nb.families import to_model_box, from_model_box
-from rft_nb.evaluate import (coco_detection_metrics, compute_metrics, score_completion, load_predictions, run_inference,
-                             sampling_settings, compare_runs, main, report_main, VLLMBackend, row_prompt)
+from rft_nb.scoring import coco_detection_metrics, compute_metrics, score_completion, compare_runs
+from rft_nb.inference import load_predictions, run_inference, sampling_settings, VLLMBackend
+from rft_nb.evaluate import main, report_main
+from rft_nb.rows import row_prompt
 from rft_nb.schema import save_dataset
 from rft_nb.synthetic import synthetic_rows
 

@@ -2,8 +2,10 @@
 import json, threading, urllib.request
 import pytest
 
-from rft_nb.evaluate import (TransformersBackend, OpenAIBackend, chat_server, serve_chat, row_prompt, run_inference,
-                             sampling_settings, to_openai_messages, from_openai_messages)
+from rft_nb.inference import (TransformersBackend, OpenAIBackend, run_inference, sampling_settings, to_openai_messages,
+                              from_openai_messages)
+from rft_nb.rows import row_prompt
+from chat_server import chat_server, serve_chat
 from rft_nb.synthetic import synthetic_rows
 
 
@@ -36,12 +38,14 @@ def test_client_against_loopback_server(backend, tmp_path):
     try:
         models = json.loads(urllib.request.urlopen(url + '/models', timeout=30).read())
         assert models['data'][0]['id'] == 'tiny'
-        client = OpenAIBackend(url, 'tiny', api_key='sk-test', concurrency=2, timeout=60, retries=0)
+        client = OpenAIBackend(url, 'tiny', api_key='sk-test', concurrency=2, timeout=60, retries=0, view=backend.view)
         got = client.generate(prompts, s)
         want = [backend.generate([p], s)[0] for p in prompts]           # the same model, directly, same seed
         assert got == want
         assert backend.generate(prompts[:1], {**s, 'seed': 99})[0] != got[0]     # the seed travels (the random model ignores little else)
         # through run_inference: every row written once, scored
+        with pytest.raises(ValueError, match="family is unknown"):   # a server whose family nobody named is refused
+            run_inference(rows, OpenAIBackend(url, 'tiny'), tmp_path / 'refused.jsonl', s, progress=False)
         preds = run_inference(rows, client, tmp_path / 'p.jsonl', s, batch_size=2, progress=False)
         assert [p['id'] for p in preds] == [r['id'] for r in rows]
         assert [p['task'] for p in preds] == ['counting'] * 3 + ['trance'] and all('correct' in p for p in preds)

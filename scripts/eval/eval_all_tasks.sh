@@ -12,7 +12,7 @@ STAGE=${1:?usage: eval_all_tasks.sh STAGE [rft-eval options]}; shift
 for TASK in ${TASKS:-counting geometry trance}; do
   if [ -n "${MODEL:-}" ]; then M=$MODEL; elif [ "$STAGE" = zero_shot ]; then M=$BASE_MODEL; else M=$OUTPUT_DIR/$STAGE/$TASK; fi
   echo "== $STAGE / $TASK: model $M, backend $BACKEND"
-  "$PY" -c 'import sys; from rft_nb.evaluate import main; main(sys.argv[1:])' \
+  "$PY" -c 'import sys; from rft_nb.evaluate import cli; cli(sys.argv[1:])' \
     --model "$M" ${ADAPTER:+--adapter "$ADAPTER"} --data "$DATA_DIR/$TASK" --out "$OUTPUT_DIR/eval/$STAGE/$TASK" \
     --backend "$BACKEND" --preset "${PRESET:-reason_rft}" "$@"
 done
