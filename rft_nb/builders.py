@@ -20,7 +20,8 @@ from .schema import (TASKS, FEATURES, DataError, BuildReport, make_row, validate
 # %% auto #0
 __all__ = ['LABEL_FORMATS', 'IMAGE_EXTS', 'resolve_image', 'read_records', 'infer_task', 'convert_custom', 'from_json',
            'from_coco', 'read_label_file', 'from_label_file', 'from_image_folder', 'from_refcoco', 'from_lisa',
-           'from_clevr_math', 'from_geometry', 'trance_answer', 'from_trance', 'build_parser', 'run_command', 'main']
+           'from_clevr_math', 'from_geometry', 'trance_answer', 'from_trance', 'build_parser', 'run_command', 'build',
+           'main']
 
 # %% ../nbs/08_builders.ipynb #87dffd9d
 def resolve_image(path, image_root, file=None, row=None, id=None, field: str = 'image', _cache: dict | None = None):
@@ -513,15 +514,16 @@ def run_command(args, settings) -> object:
     if args.cmd == 'trance': return from_trance(args.file, root(), out, **kw)
     raise ValueError(f"unknown command {args.cmd!r}")
 
-def main(argv=None) -> int:
-    "Entry point of `rft-data`."
-    from rft_nb.config import settings_from_args, SettingsError
-    ap = build_parser(); args = ap.parse_args(argv)
-    try:
-        settings = settings_from_args(args)
-        ds = run_command(args, settings)
-    except (DataError, FileExistsError, SettingsError, ValueError, KeyError) as e:
-        print(f"rft-data: error: {e}", file=sys.stderr); return 2
+def build(argv=None) -> int:
+    "`rft-data`: parse the command line, build the dataset, say what was written."
+    from rft_nb.config import settings_from_args
+    args = build_parser().parse_args(argv)
+    ds = run_command(args, settings_from_args(args))
     sizes = {k: v.num_rows for k, v in ds.items()} if hasattr(ds, 'items') else ds.num_rows
     print(f"rft-data {args.cmd}: wrote {sizes} rows to {args.resolved_out}")
     return 0
+
+def main(argv=None) -> int:
+    "Console script `rft-data` (bad input: one line naming file, row and field, exit status 2)."
+    from rft_nb.config import run_cli
+    return run_cli('rft-data', build, argv)

@@ -22,9 +22,9 @@ __all__ = ['QWEN_VISION_TOKENS', 'FAMILIES', 'NORM1000_UNITS', 'smart_resize', '
 # %% ../nbs/04_families.ipynb #c1e21ec5
 def smart_resize(height: int, width: int, factor: int = 28, min_pixels: int = 56 * 56, max_pixels: int = 14 * 14 * 4 * 1280) -> tuple[int, int]:
     "Qwen2-VL / Qwen2.5-VL resize: sides multiples of `factor`, area within [min_pixels, max_pixels], aspect kept."
-    if min(height, width) <= 0: raise ValueError(f"image size must be positive, got {height}x{width}")
+    if min(height, width) <= 0: raise InputError(f"image size must be positive, got {height}x{width}")
     if max(height, width) / min(height, width) > 200:
-        raise ValueError(f"absolute aspect ratio must be smaller than 200, got {max(height, width) / min(height, width)}")
+        raise InputError(f"absolute aspect ratio must be smaller than 200, got {max(height, width) / min(height, width)}")
     h_bar, w_bar = round(height / factor) * factor, round(width / factor) * factor
     if h_bar * w_bar > max_pixels:
         beta = math.sqrt((height * width) / max_pixels)
@@ -48,7 +48,7 @@ class BoxConvention:
     KINDS = ('norm1000', 'norm1', 'pixel', 'resized')
 
     def __post_init__(self):
-        if self.kind not in self.KINDS: raise ValueError(f"unknown box convention {self.kind!r}; known: {', '.join(self.KINDS)}")
+        if self.kind not in self.KINDS: raise InputError(f"unknown box convention {self.kind!r}; known: {', '.join(self.KINDS)}")
 
     def __str__(self):
         return f"resized-{self.factor}-{self.min_pixels}-{self.max_pixels}" if self.kind == 'resized' else self.kind
@@ -61,7 +61,7 @@ class BoxConvention:
         if s.startswith('resized'):
             parts = s.split('-')[1:]
             try: f, mn, mx = (int(p) for p in parts) if parts else (28, 56 * 56, 14 * 14 * 4 * 1280)
-            except ValueError: raise ValueError(f"bad box convention {s!r}; expected resized-FACTOR-MINPIXELS-MAXPIXELS") from None
+            except ValueError: raise InputError(f"bad box convention {s!r}; expected resized-FACTOR-MINPIXELS-MAXPIXELS") from None
             return cls('resized', f, mn, mx)
         return cls(s)
 

@@ -8,7 +8,7 @@ Docs: https://rft-nb.github.io/rft_nb/models.html.md"""
 from __future__ import annotations
 import argparse, hashlib, json, os, shutil, tempfile, random
 from pathlib import Path
-from .config import load_settings, add_settings_args, settings_from_args
+from .config import load_settings, add_settings_args, settings_from_args, InputError
 from .prompts import SYSTEM_PROMPT, PROMPTS, TRANCE_FUNCTIONS, render_prompt
 
 # %% auto #0
@@ -181,7 +181,7 @@ def tiny_model_path(name: str = 'tiny-qwen2-vl', seed: int = 0, cache_dir: str |
     return dest
 
 # %% ../nbs/05_models.ipynb #86e8d210
-class ModelLoadError(ValueError):
+class ModelLoadError(InputError):
     "A model path or name that cannot be loaded as a vision-language model."
 
 def resolve_model_path(name_or_path: str | Path | None = None, settings=None) -> Path:

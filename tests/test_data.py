@@ -70,8 +70,10 @@ def test_skip_invalid_writes_good_rows_and_report(root):
 
 def test_cli_error_exit_code(root, capsys):
     f = write(root, GOOD + [{**GOOD[0], 'id': 'x', 'image': 'nope.png'}])
-    assert main(['from-json', str(f), '--image-root', str(root / 'img'), '--out', str(root / 'o')]) == 2
-    assert "row 3 (id 'x'): field 'image'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e: main(['from-json', str(f), '--image-root', str(root / 'img'), '--out', str(root / 'o')])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith('rft-data: error: ') and err.count('\n') == 1 and "row 3 (id 'x'): field 'image'" in err
 
 
 def test_cli_uses_settings_image_root(root, tmp_path):
