@@ -4,7 +4,9 @@ Usage: python benchmarks/rewards_bench.py [--quick]
 """
 import argparse, gc, random, statistics, sys, time
 
-import rft_nb.rewards as R
+import rft_nb.hardened_rewards as H
+import rft_nb.mathverify as M
+from rft_nb.geometry import match_boxes, match_boxes_loop
 from rft_nb.rewards import REWARDS
 
 CLASSES = ['moon orchid|phalaenopsis', 'rose', 'desert rose|adenium', 'tulip', 'sunflower', 'daisy', 'lotus', 'magnolia'] * 13  # ~100 classes
@@ -51,9 +53,10 @@ def typical_cases(rng):
         'visual_rft_iou': (det_c, det_kw), 'visual_rft_confidence': (det_c, det_kw), 'detection': (det_c, det_kw),
         'visual_rft_cls': (cls_c, cls_kw), 'classification': (cls_c, cls_kw),
         'visual_rft_giou': (gr_c, gr_kw), 'grounding': (gr_c, gr_kw),
-        'reason_rft_accuracy': (cnt_c, cnt_kw), 'counting': (cnt_c, cnt_kw), 'counting_tolerance': (cnt_c, cnt_kw),
+        'reason_rft_accuracy': (cnt_c, cnt_kw), 'reason_rft_tolerance': (cnt_c, cnt_kw), 'counting': (cnt_c, cnt_kw),
+        'counting_tolerance': (cnt_c, cnt_kw),
         'math': (m_c, m_kw), 'choice': (ch_c, ch_kw),
-        'trance_partial': (tr_c, tr_kw), 'trance_exact': (tr_c, tr_kw), 'trance': (tr_c, tr_kw),
+        'trance_partial': (tr_c, tr_kw), 'trance_exact': (tr_c, tr_kw), 'trance': (tr_c, tr_kw), 'trance_all_steps': (tr_c, tr_kw),
     }
     assert set(per) == set(REWARDS), set(REWARDS) ^ set(per)
     return per
@@ -67,7 +70,7 @@ def batch(comps, kw, n):
 
 def fresh():
     "Forget cached math-verify verdicts so repeated calls on the same completions cost what a new completion costs."
-    R._mv_shortcut_cached.cache_clear()
+    M.clear_cache()
 
 
 def median_us_per_completion(f, comps, kw, reps):
@@ -125,17 +128,17 @@ def main(argv=None):
     n = 30 if args.quick else 100
     t_fast = timed(lambda: REWARDS['detection']([comp], **kw), n)
     t_fast_min = timed(lambda: REWARDS['detection']([comp], **kw), n, min)
-    t_match = timed(lambda: R.match_boxes(preds, gts), n, min)
-    t_loop = timed(lambda: R.match_boxes_loop(preds, gts), n, min)
-    orig = R.match_boxes
+    t_match = timed(lambda: match_boxes(preds, gts), n, min)
+    t_loop = timed(lambda: match_boxes_loop(preds, gts), n, min)
+    orig = H.match_boxes
     try:
-        R.match_boxes = R.match_boxes_loop                     # the same reward with the naive per-box loop
+        H.match_boxes = match_boxes_loop                       # the same reward with the naive per-box loop
         t_naive = timed(lambda: REWARDS['detection']([comp], **kw), n)
         t_naive_min = timed(lambda: REWARDS['detection']([comp], **kw), n, min)
     finally:
-        R.match_boxes = orig
+        H.match_boxes = orig
     t_paper = timed(lambda: (fresh(), REWARDS['visual_rft_iou']([comp], **kw)), max(5, n // 5))
-    assert R.match_boxes(preds, gts) == R.match_boxes_loop(preds, gts)
+    assert match_boxes(preds, gts) == match_boxes_loop(preds, gts)
     print(f"\ndetection, 50 predicted x 50 ground-truth boxes ({n} runs, same process):        median      best")
     print(f"  `detection` reward, whole completion        {t_fast * 1e3:8.3f} ms {t_fast_min * 1e3:8.3f} ms   ({'<2 ms' if t_fast < 2e-3 else 'OVER 2 ms'})")
     print(f"  same reward with the naive per-box loop     {t_naive * 1e3:8.3f} ms {t_naive_min * 1e3:8.3f} ms")
@@ -157,9 +160,9 @@ def main(argv=None):
         try: return float(verify(parse(c), parse(sol))) > 0
         except Exception: return False
     verdicts = [theirs(c) for c in cs]
-    assert [R._mv_shortcut(c, sol) for c in cs] == verdicts
-    t_ours = timed(lambda: [R._mv_shortcut(c, sol) for c in cs], reps) / len(cs)
-    t_parse = timed(lambda: [R._mv_parse(c, 5) for c in cs], reps) / len(cs)
+    assert [M.math_verify_shortcut_uncached(c, sol) for c in cs] == verdicts
+    t_ours = timed(lambda: [M.math_verify_shortcut_uncached(c, sol) for c in cs], reps) / len(cs)
+    t_parse = timed(lambda: [M.fast_parse(c, 5) for c in cs], reps) / len(cs)
     t_theirs = timed(lambda: [theirs(c) for c in cs], max(5, reps // 4)) / len(cs)
     t_their_parse = timed(lambda: [parse(c) for c in cs], max(5, reps // 4)) / len(cs)
     print(f"\nmath-verify step of the paper variants, {len(cs)} typical detection completions ({sum(verdicts)} verify, spuriously), same verdicts:")

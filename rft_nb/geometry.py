@@ -11,7 +11,8 @@ import math
 import numpy as np
 
 # %% auto #0
-__all__ = ['box_area', 'box_intersection', 'box_iou', 'box_giou', 'clip_box', 'box_problem']
+__all__ = ['box_area', 'box_intersection', 'box_iou', 'box_giou', 'clip_box', 'box_problem', 'match_boxes_loop', 'iou_matrix',
+           'match_boxes']
 
 # %% ../nbs/02_geometry.ipynb #92be556d
 def box_area(b) -> float:
@@ -54,3 +55,49 @@ def box_problem(b, width: float | None = None, height: float | None = None) -> s
     if width is not None and height is not None and (x1 < 0 or y1 < 0 or x2 > width or y2 > height):
         return f"box {b!r} lies outside the {width}x{height} image"
     return None
+
+# %% ../nbs/02_geometry.ipynb #c78b79df
+def match_boxes_loop(preds: list, gts: list, thr: float = 0.5) -> list[float]:
+    "Per-prediction IoU (0 when unmatched) for `preds` already sorted by confidence: the plain per-box loop."
+    used, out = set(), []
+    for p in preds:
+        best, jb = 0.0, -1
+        for j, g in enumerate(gts):
+            if j in used: continue
+            iw, ih = min(p[2], g[2]) - max(p[0], g[0]), min(p[3], g[3]) - max(p[1], g[1])
+            if iw <= 0 or ih <= 0: continue
+            inter = iw * ih
+            iou = inter / ((p[2] - p[0]) * (p[3] - p[1]) + (g[2] - g[0]) * (g[3] - g[1]) - inter)
+            if iou > best: best, jb = iou, j
+        if best > thr:
+            used.add(jb)
+            out.append(best)
+        else: out.append(0.0)
+    return out
+
+def iou_matrix(a, b) -> np.ndarray:
+    "IoU of every box in `a` (n, 4) with every box in `b` (m, 4); 0 without positive overlap."
+    a = np.asarray(a, dtype=float).reshape(-1, 4)
+    b = np.asarray(b, dtype=float).reshape(-1, 4)
+    iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
+    ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    inter = np.where((iw > 0) & (ih > 0), iw * ih, 0.0)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    with np.errstate(divide='ignore', invalid='ignore'):
+        return np.where(inter > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+def match_boxes(preds: list, gts: list, thr: float = 0.5) -> list[float]:
+    "Same result as `match_boxes_loop`, with a numpy IoU matrix for larger inputs."
+    if len(preds) * len(gts) < 64: return match_boxes_loop(preds, gts, thr)
+    m = iou_matrix(preds, gts)
+    out = []
+    for row in m:
+        j = int(row.argmax())
+        best = row[j]
+        if best > thr and best > 0:
+            out.append(float(best))
+            m[:, j] = -1.0
+        else: out.append(0.0)
+    return out

@@ -4,7 +4,7 @@ import builtins, math, os, random
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from rft_nb import rewards as R
+from rft_nb import answers as A, geometry, mathverify as M, paper_rewards as P, rewards as R
 from rft_nb.rewards import REWARD_RANGES, REWARDS, get_reward, get_reward_funcs
 
 DET_SOL = "<answer>[{'Position': [100, 100, 200, 200], 'Confidence': 1}]</answer>"
@@ -27,9 +27,11 @@ def call(name, comps, **cols):
 # ---------------------------------------------------------------- registry
 def test_registry_names_and_ranges():
     expected = {'format', 'visual_rft_iou', 'visual_rft_confidence', 'visual_rft_cls', 'visual_rft_giou', 'reason_rft_accuracy',
-                'trance_partial', 'trance_exact', 'classification', 'detection', 'grounding', 'counting', 'counting_tolerance',
-                'math', 'choice', 'trance', 'repetition_penalty', 'length'}
-    assert expected <= set(REWARDS)
+                'reason_rft_tolerance', 'trance_partial', 'trance_exact', 'trance_all_steps', 'classification', 'detection',
+                'grounding', 'counting', 'counting_tolerance', 'math', 'choice', 'trance', 'repetition_penalty', 'length'}
+    assert expected == set(REWARDS)
+    for task, v in R.TASK_REWARDS.items():
+        assert get_reward_funcs(v['paper']) and get_reward_funcs(v['hardened'])
     for name, f in REWARDS.items():
         assert f.__name__ == name and REWARD_RANGES[name] == f.reward_range
     assert [f.__name__ for f in get_reward_funcs(['format', 'detection'])] == ['format', 'detection']
@@ -65,7 +67,8 @@ def test_visual_rft_detection():
     assert call('visual_rft_iou', [c2], solution=DET_SOL) == [pytest.approx(0.95 / 2)]
     assert call('visual_rft_confidence', [c2], solution=DET_SOL) == [pytest.approx((0.8 + 0.8) / 2)]
     assert call('visual_rft_iou', ['<answer>[]</answer>', '<answer>garbage</answer>'], solution=DET_SOL) == [0.0, 0.0]
-    assert call('visual_rft_iou', ['<answer>No Objects</answer>'], solution='<answer>[]</answer>') == [1.0]
+    # their code has no branch for 'No Objects': it does not parse, so it scores 0 even against no objects
+    assert call('visual_rft_iou', ['<answer>No Objects</answer>'], solution='<answer>[]</answer>') == [0.0]
 
 
 def test_visual_rft_cls_and_giou():
@@ -74,8 +77,9 @@ def test_visual_rft_cls_and_giou():
     g = call('visual_rft_giou', ['<answer>(100,200),(300,400)</answer>', '<answer>(100, 200),(300, 300)</answer>',
                                   '<answer>(100,200),(200,300) (0,0),(300,400)</answer>', '<answer>none</answer>'],
              solution='<answer>(100,200),(300,400)</answer>')
-    # third: first corner of box 1 with last corner of box 2 -> the gt box exactly, GIoU 1
-    assert g == [2.0, 1.5, 2.0, 0.0]
+    # third: their corner list is [first corners..., second corners...], so the 'box' is (100,200)-(0,0), reversed:
+    # inter 0, union 0.04 + 0.02, hull 0.2 * 0.2 -> GIoU = 0 - (0.04 - 0.06) / 0.04 = 0.5
+    assert g == [2.0, 1.5, pytest.approx(1.5), 0.0]
 
 
 def test_reason_rft_accuracy_and_trance():
@@ -84,7 +88,9 @@ def test_reason_rft_accuracy_and_trance():
           '<answer>change_color(2, red)</answer>', '<answer>change_color(0, red), change_color(0, red)</answer>',
           'change_size(2, large)', '<answer>nothing</answer>']
     assert call('trance_partial', cs, solution=TRANCE_SOL) == [1.0, 0.75, 0.25, 0.25, 0.125, 0.0]
-    assert call('trance_exact', cs, solution=TRANCE_SOL) == [1.0, 0, 0, 0, 0, 0]
+    # the training reward of their TRANCE scripts: item score per exactly right step, with the duplicate factor
+    assert call('trance_exact', cs, solution=TRANCE_SOL) == [1.0, 0.5, 0.0, 0.25, 0.0, 0.0]
+    assert call('trance_all_steps', cs, solution=TRANCE_SOL) == [1.0, 0, 0, 0, 0, 0]
     assert call('trance', cs, solution=TRANCE_SOL) == [1.0, 0.75, 0.25, 0.0, 0.0, 0.0]
 
 
@@ -137,38 +143,20 @@ def test_grounding_counting_math_choice_shaping():
     assert call('length', ['x' * 10, 'x' * 500]) == [0.5, 1.0]
 
 
-# ---------------------------------------------------------------- the hack table
-HIT = ([100, 110, 200, 200], 0.9)   # IoU 0.9 with the DET_SOL box
-_junk = ', '.join(f"{{'Position': [{10 + (i % 40) * 20}, {600 + i // 40 * 10}, {20 + (i % 40) * 20}, {605 + i // 40 * 10}], 'Confidence': 0.0}}" for i in range(999))
-THOUSAND = f"<answer>[{_junk}, {{'Position': [100, 110, 200, 200], 'Confidence': 1.0}}]</answer>"
-BIG_GT = "<answer>[{'Position': [0, 50, 600, 1000], 'Confidence': 1}]</answer>"
-
-# (hack, paper reward, hardened reward, completion, kwargs, paper value, hardened value)
-HACKS = [
-    ('empty answer', 'visual_rft_cls', 'classification', '<think>hmm</think><answer></answer>', dict(solution='<answer>rose</answer>', classes=CLASSES), 1.0, 0.0),
-    ('all classes listed', 'visual_rft_cls', 'classification', '<answer>moon orchid, rose, desert rose, tulip</answer>', dict(solution='<answer>rose</answer>', classes=CLASSES), 1.0, 0.0),
-    ('answer outside the tags', 'visual_rft_cls', 'classification', 'It is a rose.', dict(solution='<answer>rose</answer>', classes=CLASSES), 1.0, 0.0),
-    ('answer outside the tags', 'reason_rft_accuracy', 'counting', '<think>count</think> 3', dict(solution='3'), 1.0, 0.0),
-    ('think-only output', 'visual_rft_cls', 'classification', '<think>the flower is a rose</think>', dict(solution='<answer>rose</answer>', classes=CLASSES), 1.0, 0.0),
-    ('think-only output', 'format', 'counting', '<think>3</think>', dict(solution='<answer>3</answer>'), 0.0, 0.0),
-    ('1,000 boxes', 'visual_rft_iou', 'detection', THOUSAND, dict(solution=DET_SOL), 0.0009, 0.0),
-    ('1,000 boxes', 'visual_rft_confidence', 'detection', THOUSAND, dict(solution=DET_SOL), 1.0, 0.0),
-    ('box covering the whole image', 'visual_rft_iou', 'detection', det(([0, 0, 1000, 1000], 1.0)), dict(solution=BIG_GT), 0.57, 0.0),
-    ('box covering the whole image', 'visual_rft_confidence', 'detection', det(([0, 0, 1000, 1000], 1.0)), dict(solution=BIG_GT), 1.0, 0.0),
-    ('box covering the whole image', 'visual_rft_giou', 'grounding', '<answer>(0,0),(1000,1000)</answer>', dict(solution='<answer>(0,50),(600,1000)</answer>'), 1.57, 0.0),
-    ('NaN confidence', 'visual_rft_iou', 'detection', det(([100, 110, 200, 200], 'NaN')), dict(solution=DET_SOL), 0.9, 0.0),
-    ('NaN confidence', 'visual_rft_confidence', 'detection', det(([100, 110, 200, 200], 'NaN')), dict(solution=DET_SOL), 0.0, 0.0),  # theirs: nan
-    ('stray box with confidence 0', 'visual_rft_confidence', 'detection', det(([700, 700, 800, 800], 0.0)), dict(solution=DET_SOL), 1.0, 0.0),
-    ('duplicated steps', 'trance_partial', 'trance', '<answer>' + ', '.join(['change_color(0, red)', 'change_size(1, small)'] * 2) + '</answer>', dict(solution=TRANCE_SOL), 0.5, 0.0),
-    ('duplicated steps', 'trance_partial', 'trance', '<answer>' + ', '.join(['change_color(0, red)'] * 10) + '</answer>', dict(solution=TRANCE_SOL), 0.05, 0.0),
-]
+# ---------------------------------------------------------------- the hack table (data in rft_nb.rewards.HACKS)
+def test_hack_table_is_complete():
+    assert len(R.HACKS) >= 15 and {h['task'] for h in R.HACKS} >= {'classification', 'counting', 'detection', 'grounding', 'trance'}
+    for h in R.HACKS:
+        assert set(h) == {'name', 'task', 'completion', 'kwargs', 'paper', 'paper_score', 'hardened', 'hardened_score', 'why'}
+        assert h['hardened_score'] == 0.0 and h['paper'] in REWARDS and h['hardened'] in REWARDS
 
 
-@pytest.mark.parametrize('hack,paper,hardened,comp,cols,pv,hv', HACKS, ids=[f"{h[0]}-{h[1]}" for h in HACKS])
-def test_hack_table(hack, paper, hardened, comp, cols, pv, hv):
-    assert call(paper, [comp], **cols) == [pytest.approx(pv)]
-    hcols = {k: v for k, v in cols.items() if not (hardened in ('counting', 'trance', 'detection', 'grounding') and k == 'classes')}
-    assert call(hardened, [comp], **hcols) == [pytest.approx(hv)]
+@pytest.mark.parametrize('h', R.HACKS, ids=[f"{h['name']}-{h['paper']}" for h in R.HACKS])
+def test_hack_table(h):
+    cols = h['kwargs']
+    assert call(h['paper'], [h['completion']], **cols) == [pytest.approx(h['paper_score'], abs=1e-9)]
+    hcols = {k: v for k, v in cols.items() if not (h['hardened'] in ('counting', 'trance', 'detection', 'grounding') and k == 'classes')}
+    assert call(h['hardened'], [h['completion']], **hcols) == [h['hardened_score']]
 
 
 # ---------------------------------------------------------------- no eval / exec of model output
@@ -177,7 +165,8 @@ EVIL = [f'<answer>{PAYLOAD}</answer>', f"<answer>[{{'Position': {PAYLOAD}, 'Conf
         f"<answer>[{{'Position': [1, 2, 3, 4], 'Confidence': {PAYLOAD}}}]</answer>", f'<answer>({PAYLOAD},1),(2,3)</answer>',
         f'<think>{PAYLOAD}</think><answer>{PAYLOAD}</answer>', f"<answer>change_color(0, {PAYLOAD})</answer>", PAYLOAD,
         f"<answer>$\\frac{{{PAYLOAD}}}{{2}}$</answer>", f"<answer>[{PAYLOAD}, 1, 2, 3]</answer>"]
-USES_MATH_VERIFY = {'visual_rft_iou', 'visual_rft_confidence', 'visual_rft_cls', 'visual_rft_giou', 'reason_rft_accuracy', 'math'}
+USES_MATH_VERIFY = {'visual_rft_iou', 'visual_rft_confidence', 'visual_rft_cls', 'visual_rft_giou', 'reason_rft_accuracy',
+                    'reason_rft_tolerance', 'math'}
 
 
 def test_model_output_is_never_evaluated(monkeypatch):
@@ -224,7 +213,7 @@ def test_match_boxes_equals_loop(n, k, seed):
     gts = [box() for _ in range(k)]
     preds = [[v + rng.randint(-10, 10) for v in rng.choice(gts)] if gts and rng.random() < 0.5 else box() for _ in range(n)]
     preds = [p if p[2] > p[0] and p[3] > p[1] else [p[0], p[1], p[0] + 5, p[1] + 5] for p in preds]
-    assert R.match_boxes(preds, gts) == pytest.approx(R.match_boxes_loop(preds, gts))
+    assert geometry.match_boxes(preds, gts) == pytest.approx(geometry.match_boxes_loop(preds, gts))
 
 
 # ---------------------------------------------------------------- fuzz: 1,000 malformed completions, every reward
@@ -304,7 +293,7 @@ def test_fuzz_every_reward_in_range(completion, row):
 @given(st.one_of(FRAGS, TEXT, st.lists(st.sampled_from(['change_color', '(', ')', '0', ',', ' ', "'", 'red', 'x', '_', '9' * 50]), max_size=30).map(''.join)))
 def test_triple_regex_same_matches_as_theirs(s):
     import re
-    assert R._TRIPLE.findall(s) == re.findall(R._TRIPLE_THEIRS, s)
+    assert A.trance_steps(s) == re.findall(A.STEP_PATTERN, s)
 
 
 def _their_match(gt, pred, thr=0.5):
@@ -314,7 +303,7 @@ def _their_match(gt, pred, thr=0.5):
         best, jb = 0, -1
         for j, g in enumerate(gt):
             if j not in used:
-                iou = R._vrft_iou(g['Position'], p['Position'])
+                iou = P.vrft_iou(g['Position'], p['Position'])
                 if iou > best: best, jb = iou, j
         if best > thr: res.append((best, p['Confidence'])); used.add(jb)
         else: res.append((0, p['Confidence']))
@@ -332,7 +321,7 @@ def test_paper_matching_fast_path_equals_their_loop(n, k, seed):
     for p in pred:
         b = p['Position']
         if b[2] <= b[0] or b[3] <= b[1]: p['Position'] = [b[0], b[1], b[0] + 3, b[1] + 3]
-    assert R._vrft_match(gt, pred) == _their_match(gt, pred)
+    assert P.vrft_match(gt, pred) == _their_match(gt, pred)
 
 
 def test_trl_call_convention_and_pickling():
@@ -477,13 +466,13 @@ def _mv_corpus(n, seed=0):
 
 def test_math_verify_fast_path_equals_math_verify():
     from math_verify import parse
-    assert R._mv_plan() is not None                       # the fast path is on (math-verify 0.9.0)
+    assert M.extraction_plan() is not None                       # the fast path is on (math-verify 0.9.0)
     fired = checked = 0
     for i, c in enumerate(_mv_corpus(3000)):
-        assert _mv_key(R._mv_parse(c, 5)) == _mv_key(parse(c)), c
+        assert _mv_key(M.fast_parse(c, 5)) == _mv_key(parse(c)), c
         for sol in (MV_SOL_776, MV_SOLS[1 + i % (len(MV_SOLS) - 1)]):
             theirs = _their_math_verify(c, sol)
-            assert R._mv_shortcut(c, sol) == theirs, (c, sol, theirs)
+            assert M.math_verify_shortcut_uncached(c, sol) == theirs, (c, sol, theirs)
             fired += theirs; checked += 1
     assert fired > 500, fired                              # the spurious (and real) matches are well represented
 
@@ -492,8 +481,8 @@ def test_math_verify_fast_path_equals_math_verify():
 @given(COMPLETIONS, st.sampled_from(MV_SOLS))
 def test_math_verify_fast_path_equals_math_verify_fuzz(completion, sol):
     from math_verify import parse
-    assert _mv_key(R._mv_parse(completion, 5)) == _mv_key(parse(completion))
-    assert R._mv_shortcut(completion, sol) == _their_math_verify(completion, sol)
+    assert _mv_key(M.fast_parse(completion, 5)) == _mv_key(parse(completion))
+    assert M.math_verify_shortcut_uncached(completion, sol) == _their_math_verify(completion, sol)
 
 
 def test_math_verify_fast_path_in_threads_and_through_the_rewards():
@@ -501,7 +490,15 @@ def test_math_verify_fast_path_in_threads_and_through_the_rewards():
     cs = _mv_corpus(200, seed=1)
     main = [_their_math_verify(c, MV_SOL_776) for c in cs]
     with ThreadPoolExecutor(2) as ex:                      # no signal-based timeouts off the main thread, same verdicts
-        assert list(ex.map(lambda c: R._mv_shortcut(c, MV_SOL_776), cs)) == main
+        assert list(ex.map(lambda c: M.math_verify_shortcut_uncached(c, MV_SOL_776), cs)) == main
     # through the registered paper rewards: a verified completion gets full marks whatever its boxes
     iou = call('visual_rft_iou', cs, solution=MV_SOL_776, task='detection')
     assert all(v == 1.0 for v, m in zip(iou, main) if m) and sum(main) > 20
+
+
+def test_paper_matching_fast_path_only_where_exact():
+    "Integers too large for float64 intermediates (or bools) take their loop, so values stay theirs bit for bit."
+    big = 10 ** 17
+    gt = [{'Position': [big + 20 * i, big, big + 20 * i + 15, big + 15], 'Confidence': 1} for i in range(8)]
+    pred = [{'Position': [big + 20 * i + 1, big + 1, big + 20 * i + 15, big + 16], 'Confidence': 0.5} for i in range(8)]
+    assert P.vrft_match(gt, pred) == _their_match(gt, pred)
