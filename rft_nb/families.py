@@ -10,14 +10,16 @@ import math, re
 from dataclasses import dataclass
 
 from .config import InputError
-from .geometry import box_problem
+from .geometry import box_problem, box_area, clip_box
+from .answers import (completion_text, extract_answer, no_objects, finite_box, parse_box_list, parse_one_box,
+                            one_number, choice_letter, trance_steps)
 
 # %% auto #0
 __all__ = ['QWEN_VISION_TOKENS', 'FAMILIES', 'NORM1000_UNITS', 'smart_resize', 'BoxConvention', 'to_model_box', 'from_model_box',
            'ModelFamily', 'UnknownFamilyError', 'get_family', 'model_type_of', 'family_of', 'convention_for_model',
            'opens_think', 'full_completion', 'processor_pixels', 'ModelView', 'box_units_text', 'detection_answer',
            'grounding_answer', 'answer_text', 'parse_answer_boxes', 'render_row_for_convention',
-           'render_for_convention', 'solution_boxes']
+           'render_for_convention', 'solution_boxes', 'pred_boxes', 'pred_box', 'parse_completion']
 
 # %% ../nbs/04_families.ipynb #c1e21ec5
 def smart_resize(height: int, width: int, factor: int = 28, min_pixels: int = 56 * 56, max_pixels: int = 14 * 14 * 4 * 1280) -> tuple[int, int]:
@@ -295,3 +297,42 @@ def solution_boxes(row: dict) -> list[list[float]]:
     "The boxes written in a row's solution, converted back to canonical pixels."
     w, h = row['image_size']
     return [from_model_box(b, w, h, row['box_convention']) for b in parse_answer_boxes(row['solution'], row['task'])]
+
+# %% ../nbs/04_families.ipynb #05a60d7f
+def pred_boxes(answer: str | None, row: dict) -> list[list[float]]:
+    "Predicted detection boxes `[x1, y1, x2, y2, score]` in canonical pixels (clipped; invalid and repeated ones dropped)."
+    if not answer or no_objects(answer): return []
+    w, h = row['image_size']
+    conv = row.get('box_convention') or 'norm1000'
+    out, seen = [], set()
+    for box, conf in parse_box_list(answer) or []:
+        b = finite_box(box)
+        if b is None or b[2] <= b[0] or b[3] <= b[1] or repr(b) in seen: continue
+        seen.add(repr(b))
+        score = 1.0 if conf is None else conf
+        if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score): continue
+        c = clip_box(from_model_box(b, w, h, conv), w, h)
+        if box_area(c) > 0: out.append(c + [float(min(max(score, 0.0), 1.0))])
+    return out
+
+def pred_box(answer: str | None, row: dict) -> list[float] | None:
+    "The single predicted grounding box in canonical pixels (clipped), or None."
+    if not answer: return None
+    b = parse_one_box(answer)
+    if b is None or b[2] <= b[0] or b[3] <= b[1]: return None
+    w, h = row['image_size']
+    c = clip_box(from_model_box(b, w, h, row.get('box_convention') or 'norm1000'), w, h)
+    return c if box_area(c) > 0 else None
+
+def parse_completion(completion, row: dict) -> dict:
+    "Canonical answers in a completion of a rendered row: `text` (full form), `answer`, and the task's parsed value."
+    text = full_completion(completion_text(completion), bool(row.get('think_in_prompt')))
+    ans = extract_answer(text)
+    out = dict(text=text, answer=ans)
+    task = row.get('task', 'custom')
+    if task == 'detection': out['boxes'] = pred_boxes(ans, row)
+    elif task == 'grounding': out['box'] = pred_box(ans, row)
+    elif task == 'counting': out['number'] = one_number(ans) if ans is not None else None
+    elif task == 'trance': out['steps'] = trance_steps(ans) if ans is not None else []
+    elif task in ('geometry', 'custom') and row.get('options'): out['option'] = choice_letter(ans or '', row['options'])
+    return out

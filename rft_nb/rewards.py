@@ -106,7 +106,3 @@ HACKS: list[dict] = [
 def score_hack(h: dict, which: str) -> float:
     "The reward `h[which]` ('paper' or 'hardened') gives the hack's completion on its row."
     return get_reward(h[which])([h['completion']], **{k: [v] for k, v in h['kwargs'].items()})[0]
-
-# %% ../nbs/14_rewards.ipynb #4fafee85
-_no_objects = no_objects   # deprecated alias: use rft_nb.answers.no_objects
-_finite4 = finite_box      # deprecated alias: use rft_nb.answers.finite_box

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .geometry import box_area, box_intersection, clip_box
-from .families import from_model_box, full_completion
+from .geometry import box_area, box_intersection
+from .families import parse_completion
 from .schema import split_order
+from .paper_rewards import reason_rft_eval_accuracy, reason_rft_eval_trance
 from . import rewards as R
 
 # %% auto #0
-__all__ = ['HEADLINE', 'SPLIT_NAMES', 'row_reward', 'parse_pred_boxes', 'parse_pred_box', 'score_completion',
-           'coco_detection_metrics', 'task_metrics', 'compute_metrics', 'metrics_markdown', 'write_results',
-           'load_results', 'compare_runs']
+__all__ = ['HEADLINE', 'SPLIT_NAMES', 'row_reward', 'score_completion', 'coco_detection_metrics', 'task_metrics',
+           'compute_metrics', 'metrics_markdown', 'write_results', 'load_results', 'compare_runs']
 
 # %% ../nbs/30_scoring.ipynb #13f0756b
 def row_reward(name: str, text: str, row: dict):
@@ -28,58 +28,34 @@ def row_reward(name: str, text: str, row: dict):
     kw = {k: [v] for k, v in row.items() if k != 'images'}
     return R.get_reward(name)([text], **kw)[0]
 
-def parse_pred_boxes(answer: str | None, row: dict) -> list[list[float]]:
-    "Predicted detection boxes `[x1, y1, x2, y2, score]` in canonical pixels (clipped; invalid ones dropped)."
-    if not answer or R._no_objects(answer): return []
-    items = R.parse_box_list(answer) or []
-    w, h = row['image_size']; conv = row.get('box_convention') or 'norm1000'
-    out, seen = [], set()
-    for box, conf in items:
-        b = R._finite4(box)
-        if b is None or b[2] <= b[0] or b[3] <= b[1] or repr(b) in seen: continue
-        seen.add(repr(b))
-        score = 1.0 if conf is None else conf
-        if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score): continue
-        c = clip_box(from_model_box(b, w, h, conv), w, h)
-        if box_area(c) > 0: out.append(c + [float(min(max(score, 0.0), 1.0))])
-    return out
-
-def parse_pred_box(answer: str | None, row: dict) -> list[float] | None:
-    "The single predicted grounding box in canonical pixels (clipped), or None."
-    if not answer: return None
-    b = R.parse_one_box(answer)
-    if b is None or b[2] <= b[0] or b[3] <= b[1]: return None
-    w, h = row['image_size']
-    c = clip_box(from_model_box(b, w, h, row.get('box_convention') or 'norm1000'), w, h)
-    return c if box_area(c) > 0 else None
-
 def score_completion(completion, row: dict) -> dict:
     "The prediction record of one completion of a rendered row: ids, extracted answer, format and the task's scoring fields."
-    text = full_completion(R.completion_text(completion), bool(row.get('think_in_prompt')))
+    p = parse_completion(completion, row)
+    text, ans = p['text'], p['answer']
     task = row.get('task', 'custom')
-    ans = R.extract_answer(text)
     rec = dict(id=row['id'], split=row.get('split', ''), task=task, completion=text, answer=ans, gt=row.get('answer', ''),
                format=R.format_reward([text])[0])
     if task == 'classification':
         rec.update(correct=row_reward('classification', text, row), correct_paper=row_reward('visual_rft_cls', text, row))
     elif task == 'counting':
-        rec.update(correct=row_reward('counting', text, row), correct_paper=row_reward('reason_rft_accuracy', text, row))
+        rec.update(correct=row_reward('counting', text, row),
+                   correct_paper=reason_rft_eval_accuracy(text, row.get('answer', '')))
     elif task in ('geometry', 'custom'):
         c = row_reward('choice', text, row)
         rec.update(correct=c if c is not None else (row_reward('math', text, row) or 0.0))
-        if task == 'geometry': rec['correct_paper'] = row_reward('reason_rft_accuracy', text, row)
+        if task == 'geometry': rec['correct_paper'] = reason_rft_eval_accuracy(text, row.get('answer', ''))
     elif task == 'trance':
-        rec.update(correct=row_reward('trance_exact', text, row), partial=row_reward('trance_partial', text, row),
+        rec.update(correct=row_reward('trance_all_steps', text, row), partial=reason_rft_eval_trance(text, row.get('answer', '')),
                    partial_hardened=row_reward('trance', text, row))
     elif task == 'grounding':
         gt = [float(v) for v in row['boxes'][0]]
-        p = parse_pred_box(ans, row)
-        inter = box_intersection(p, gt) if p else 0.0
-        union = box_area(p) + box_area(gt) - inter if p else box_area(gt)
-        rec.update(pred_box=p, gt_boxes=[gt], iou=inter / union if union > 0 else 0.0, inter=inter, union=union,
+        b = p['box']
+        inter = box_intersection(b, gt) if b else 0.0
+        union = box_area(b) + box_area(gt) - inter if b else box_area(gt)
+        rec.update(pred_box=b, gt_boxes=[gt], iou=inter / union if union > 0 else 0.0, inter=inter, union=union,
                    reward_paper=row_reward('visual_rft_giou', text, row))
     elif task == 'detection':
-        rec.update(pred_boxes=parse_pred_boxes(ans, row), gt_boxes=[[float(v) for v in b] for b in row['boxes']],
+        rec.update(pred_boxes=p['boxes'], gt_boxes=[[float(v) for v in b] for b in row['boxes']],
                    category=row.get('category', ''), image_size=list(row['image_size']), reward=row_reward('detection', text, row))
     return rec
 
