@@ -425,8 +425,8 @@ def _qwen3_config(p: dict, f: TinyFamily, text: dict, tokens: dict):
                     linear_conv_kernel_dim=4, linear_key_head_dim=p['hidden'] // p['heads'],
                     linear_value_head_dim=p['hidden'] // p['heads'], linear_num_key_heads=p['kv_heads'],
                     linear_num_value_heads=p['heads'],
-                    rope_parameters={'rope_type': 'default', 'rope_theta': 1e7, 'mrope_interleaved': True, 'partial_rotary_factor': 0.25,
-                                     'mrope_section': _mrope_section(head_dim // 4, (11, 11, 10))})
+                    rope_parameters={'rope_type': 'default', 'rope_theta': 1e7, 'mrope_interleaved': True,
+                                     'partial_rotary_factor': 0.25, 'mrope_section': _mrope_section(head_dim // 4, (11, 11, 10))})
         if mt == 'qwen3_5_moe':
             text.update(moe, shared_expert_intermediate_size=p['intermediate'] // 2)
             text.pop('intermediate_size')
