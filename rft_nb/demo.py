@@ -274,7 +274,9 @@ def demo_main(argv=None):
 def _demo(argv=None):
     p = argparse.ArgumentParser('rft-demo', description='CPU demo: synthetic counting, CoT-SFT then GRPO, evaluated on held-out data.')
     p.add_argument('--preset', default='demo', choices=list(PRESETS))
-    p.add_argument('--out', default=None, help='output folder (default: [paths] output_dir/demo, or demo-<preset>)')
+    p.add_argument('--model', default=None, help="the model to train: a tiny model name (e.g. small-qwen3-vl, small-gemma3; "
+                   "see rft-build-tiny --help) or a checkpoint folder (default: the preset's, small-qwen2-vl)")
+    p.add_argument('--out', default=None, help='output folder (default: [paths] output_dir/demo, or demo-<preset>; -<model> added with --model)')
     p.add_argument('--seed', type=int, default=None)
     p.add_argument('--cfg', action='append', default=[], metavar='FIELD=VALUE', help='change one DemoConfig field (repeatable)')
     p.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: torch\'s choice)')
@@ -284,10 +286,16 @@ def _demo(argv=None):
     a = p.parse_args(argv)
     try: cfg = config_from_args(a.preset, a.cfg, a.seed)
     except ValueError as e: p.error(str(e))
+    if a.model:
+        from rft_nb.models import TINY_MODELS
+        if a.model not in TINY_MODELS and not Path(a.model).expanduser().is_dir():
+            p.error(f"--model {a.model!r}: neither a tiny model ({', '.join(TINY_MODELS)}) nor a checkpoint folder")
+        cfg = replace(cfg, model=a.model)
     st = settings_from_args(a)
     if a.threads:
         import torch; torch.set_num_threads(a.threads)
-    out = Path(a.out) if a.out else st.path('output_dir') / ('demo' if a.preset == 'demo' else f'demo-{a.preset}')
+    name = ('demo' if a.preset == 'demo' else f'demo-{a.preset}') + (f'-{Path(a.model).name}' if a.model else '')
+    out = Path(a.out) if a.out else st.path('output_dir') / name   # another model never overwrites the reference demo
     s = run_demo(cfg, out, st, progress=not a.no_progress)
     print('\n' + format_summary(s))
     if a.strict and not all(s['checks'].values()): sys.exit(1)

@@ -1,4 +1,4 @@
-"""Tiny random-weight Qwen2-VL / Qwen2.5-VL models built locally, and one loader for every model the project touches.
+"""Tiny random-weight VLMs of the families people fine-tune (Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3.5, Gemma 3) built locally, and one loader for every model the project touches.
 
 Docs: https://rft-nb.github.io/rft_nb/models.html.md"""
 
@@ -7,20 +7,28 @@ Docs: https://rft-nb.github.io/rft_nb/models.html.md"""
 # %% ../nbs/05_models.ipynb #e02276d9
 from __future__ import annotations
 import argparse, hashlib, json, os, shutil, tempfile, random
+from dataclasses import dataclass
 from pathlib import Path
 from .config import load_settings, add_settings_args, settings_from_args, InputError
 from .prompts import SYSTEM_PROMPT, PROMPTS, TRANCE_FUNCTIONS, render_prompt
 
 # %% auto #0
-__all__ = ['SPECIAL_TOKENS', 'QWEN2_SPLIT', 'WORDS', 'CHAT_TEMPLATE', 'PRESETS', 'FAMILIES', 'TINY_MODELS', 'IMAGE_MIN_PIXELS',
-           'IMAGE_MAX_PIXELS', 'tokenizer_corpus', 'build_tokenizer', 'ImageOnlyQwenVLProcessor', 'tiny_config',
-           'build_tiny', 'tiny_model_path', 'ModelLoadError', 'resolve_model_path', 'load_processor', 'load_model',
-           'TorchChunkedLogProb', 'patch_trl_for_cpu', 'build_tiny_cli']
+__all__ = ['SPECIAL_TOKENS', 'THINK_TOKENS', 'GEMMA3_SPECIAL_TOKENS', 'QWEN2_SPLIT', 'QWEN3_5_SPLIT', 'WORDS', 'CHAT_TEMPLATE',
+           'QWEN3_VL_TEMPLATE', 'QWEN3_VL_THINKING_TEMPLATE', 'QWEN3_5_TEMPLATE', 'GEMMA3_TEMPLATE',
+           'QWEN_VISION_TOKENS', 'TINY_FAMILIES', 'FAMILIES', 'QWEN3_PROCESSOR_TYPES', 'PRESETS', 'TINY_MODELS',
+           'IMAGE_MIN_PIXELS', 'IMAGE_MAX_PIXELS', 'tokenizer_corpus', 'TinyFamily', 'build_tokenizer',
+           'ImageOnlyQwenVLProcessor', 'ImageOnlyQwen3VLProcessor', 'image_only_processor_class', 'tiny_processor',
+           'parse_tiny_name', 'tiny_config', 'build_tiny', 'tiny_model_path', 'ModelLoadError', 'resolve_model_path',
+           'load_processor', 'load_model', 'TorchChunkedLogProb', 'patch_trl_for_cpu', 'build_tiny_cli']
 
 # %% ../nbs/05_models.ipynb #1cde7363
 SPECIAL_TOKENS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>', '<|vision_start|>', '<|vision_end|>',
                   '<|image_pad|>', '<|video_pad|>']
+THINK_TOKENS = ['<think>', '</think>']   # ordinary added tokens of the Qwen3 / Qwen3.5 tokenizers
+GEMMA3_SPECIAL_TOKENS = ['<pad>', '<eos>', '<bos>', '<unk>', '<start_of_turn>', '<end_of_turn>',
+                         '<start_of_image>', '<end_of_image>', '<image_soft_token>']
 QWEN2_SPLIT = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+QWEN3_5_SPLIT = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
 WORDS = ('red green blue yellow purple cyan gray grey brown orange pink white black '
          'cube cubes sphere spheres cylinder cylinders circle circles square squares triangle triangles star stars '
          'object objects shape shapes small medium large big tiny metal rubber glass matte shiny '
@@ -70,67 +78,393 @@ CHAT_TEMPLATE = (
     "{%- endfor -%}"
     "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}")
 
-def build_tokenizer(vocab_size: int = 1024, # total vocabulary including the 256 byte symbols and specials
-                    seed: int = 0):
-    "A Qwen-style byte-level BPE tokenizer (`PreTrainedTokenizerFast`) trained on `tokenizer_corpus`."
-    from tokenizers import Tokenizer, models, trainers, pre_tokenizers, decoders, Regex
+# %% ../nbs/05_models.ipynb #054068e9
+QWEN3_VL_TEMPLATE = """\
+{%- if tools -%}{{- raise_exception('the tiny models have no tool-calling section in their chat template') -}}{%- endif -%}
+{%- set image_count = namespace(value=0) -%}
+{%- set video_count = namespace(value=0) -%}
+{%- macro text_of(content) -%}
+    {%- if content is string -%}{{- content -}}
+    {%- else -%}{%- for item in content -%}
+        {%- if 'text' in item and item.text is string -%}{{- item.text -}}{%- endif -%}
+    {%- endfor -%}
+    {%- endif -%}
+{%- endmacro -%}
+{%- if messages[0].role == 'system' -%}
+    {{- '<|im_start|>system\\n' + text_of(messages[0].content) + '<|im_end|>\\n' -}}
+{%- endif -%}
+{%- for message in messages -%}
+    {%- if message.role == 'user' -%}
+        {{- '<|im_start|>user\\n' -}}
+        {%- if message.content is string -%}{{- message.content -}}
+        {%- else -%}{%- for item in message.content -%}
+            {%- if item.type == 'image' or 'image' in item or 'image_url' in item -%}
+                {%- set image_count.value = image_count.value + 1 -%}
+                {%- if add_vision_id -%}{{- 'Picture ' ~ image_count.value ~ ': ' -}}{%- endif -%}
+                {{- '<|vision_start|><|image_pad|><|vision_end|>' -}}
+            {%- elif item.type == 'video' or 'video' in item -%}
+                {%- set video_count.value = video_count.value + 1 -%}
+                {%- if add_vision_id -%}{{- 'Video ' ~ video_count.value ~ ': ' -}}{%- endif -%}
+                {{- '<|vision_start|><|video_pad|><|vision_end|>' -}}
+            {%- elif 'text' in item -%}{{- item.text -}}
+            {%- endif -%}
+        {%- endfor -%}{%- endif -%}
+        {{- '<|im_end|>\\n' -}}
+    {%- elif message.role == 'assistant' -%}
+        {{- '<|im_start|>assistant\\n' + text_of(message.content) + '<|im_end|>\\n' -}}
+    {%- endif -%}
+{%- endfor -%}
+{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}"""
+
+# %% ../nbs/05_models.ipynb #4fea4f85
+# shared by the two thinking templates: content rendering as in the real `render_content` macro
+_QWEN3_RENDER_CONTENT = """\
+{%- if tools -%}{{- raise_exception('the tiny models have no tool-calling section in their chat template') -}}{%- endif -%}
+{%- set image_count = namespace(value=0) -%}
+{%- set video_count = namespace(value=0) -%}
+{%- macro render_content(content, do_vision_count, is_system_content=false) -%}
+    {%- if content is string -%}{{- content -}}
+    {%- elif content is iterable and content is not mapping -%}
+        {%- for item in content -%}
+            {%- if 'image' in item or 'image_url' in item or item.type == 'image' -%}
+                {%- if is_system_content -%}{{- raise_exception('System message cannot contain images.') -}}{%- endif -%}
+                {%- if do_vision_count -%}{%- set image_count.value = image_count.value + 1 -%}{%- endif -%}
+                {%- if add_vision_id -%}{{- 'Picture ' ~ image_count.value ~ ': ' -}}{%- endif -%}
+                {{- '<|vision_start|><|image_pad|><|vision_end|>' -}}
+            {%- elif 'video' in item or item.type == 'video' -%}
+                {%- if is_system_content -%}{{- raise_exception('System message cannot contain videos.') -}}{%- endif -%}
+                {%- if do_vision_count -%}{%- set video_count.value = video_count.value + 1 -%}{%- endif -%}
+                {%- if add_vision_id -%}{{- 'Video ' ~ video_count.value ~ ': ' -}}{%- endif -%}
+                {{- '<|vision_start|><|video_pad|><|vision_end|>' -}}
+            {%- elif 'text' in item -%}{{- item.text -}}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+{%- endmacro -%}
+{%- set ns = namespace(multi_step_tool=true, last_query_index=messages|length - 1) -%}
+{%- for message in messages[::-1] -%}
+    {%- set index = (messages|length - 1) - loop.index0 -%}
+    {%- if ns.multi_step_tool and message.role == 'user' -%}
+        {%- set content = render_content(message.content, false)|trim -%}
+        {%- if not (content.startswith('<tool_response>') and content.endswith('</tool_response>')) -%}
+            {%- set ns.multi_step_tool = false -%}
+            {%- set ns.last_query_index = index -%}
+        {%- endif -%}
+    {%- endif -%}
+{%- endfor -%}
+"""
+# the reasoning of an assistant turn: `reasoning_content`, else what precedes </think> in the content
+_QWEN3_REASONING = """\
+        {%- set reasoning_content = '' -%}
+        {%- if message.reasoning_content is string -%}{%- set reasoning_content = message.reasoning_content -%}
+        {%- elif '</think>' in content -%}
+            {%- set reasoning_content = content.split('</think>')[0].rstrip('\\n').split('<think>')[-1].lstrip('\\n') -%}
+            {%- set content = content.split('</think>')[-1].lstrip('\\n') -%}
+        {%- endif -%}
+"""
+
+QWEN3_VL_THINKING_TEMPLATE = _QWEN3_RENDER_CONTENT + """\
+{%- if messages[0].role == 'system' -%}
+    {{- '<|im_start|>system\\n' + render_content(messages[0].content, false) + '<|im_end|>\\n' -}}
+{%- endif -%}
+{%- for message in messages -%}
+    {%- set content = render_content(message.content, true) -%}
+    {%- if message.role == 'user' or (message.role == 'system' and not loop.first) -%}
+        {{- '<|im_start|>' + message.role + '\\n' + content + '<|im_end|>\\n' -}}
+    {%- elif message.role == 'assistant' -%}
+""" + _QWEN3_REASONING + """\
+        {%- if loop.index0 > ns.last_query_index and (loop.last or reasoning_content) -%}
+            {{- '<|im_start|>assistant\\n<think>\\n' + reasoning_content.strip('\\n') + '\\n</think>\\n\\n'
+                + content.lstrip('\\n') -}}
+        {%- else -%}
+            {{- '<|im_start|>assistant\\n' + content -}}
+        {%- endif -%}
+        {{- '<|im_end|>\\n' -}}
+    {%- endif -%}
+{%- endfor -%}
+{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n<think>\\n' -}}{%- endif -%}"""
+
+QWEN3_5_TEMPLATE = """\
+{%- if not messages -%}{{- raise_exception('No messages provided.') -}}{%- endif -%}
+""" + _QWEN3_RENDER_CONTENT + """\
+{%- if ns.multi_step_tool -%}{{- raise_exception('No user query found in messages.') -}}{%- endif -%}
+{%- if messages[0].role == 'system' -%}
+    {{- '<|im_start|>system\\n' + render_content(messages[0].content, false, true)|trim + '<|im_end|>\\n' -}}
+{%- endif -%}
+{%- for message in messages -%}
+    {%- set content = render_content(message.content, true)|trim -%}
+    {%- if message.role == 'system' -%}
+        {%- if not loop.first -%}{{- raise_exception('System message must be at the beginning.') -}}{%- endif -%}
+    {%- elif message.role == 'user' -%}
+        {{- '<|im_start|>user\\n' + content + '<|im_end|>\\n' -}}
+    {%- elif message.role == 'assistant' -%}
+""" + _QWEN3_REASONING + """\
+        {%- set reasoning_content = reasoning_content|trim -%}
+        {%- if loop.index0 > ns.last_query_index -%}
+            {{- '<|im_start|>assistant\\n<think>\\n' + reasoning_content + '\\n</think>\\n\\n' + content -}}
+        {%- else -%}
+            {{- '<|im_start|>assistant\\n' + content -}}
+        {%- endif -%}
+        {{- '<|im_end|>\\n' -}}
+    {%- else -%}{{- raise_exception('Unexpected message role.') -}}
+    {%- endif -%}
+{%- endfor -%}
+{%- if add_generation_prompt -%}
+    {{- '<|im_start|>assistant\\n' -}}
+    {%- if enable_thinking is defined and enable_thinking is false -%}{{- '<think>\\n\\n</think>\\n\\n' -}}
+    {%- else -%}{{- '<think>\\n' -}}{%- endif -%}
+{%- endif -%}"""
+
+# %% ../nbs/05_models.ipynb #81cd0eae
+GEMMA3_TEMPLATE = """\
+{{- bos_token -}}
+{%- if messages[0].role == 'system' -%}
+    {%- if messages[0].content is string -%}{%- set first_user_prefix = messages[0].content + '\\n\\n' -%}
+    {%- else -%}{%- set first_user_prefix = messages[0].content[0].text + '\\n\\n' -%}{%- endif -%}
+    {%- set loop_messages = messages[1:] -%}
+{%- else -%}
+    {%- set first_user_prefix = '' -%}
+    {%- set loop_messages = messages -%}
+{%- endif -%}
+{%- for message in loop_messages -%}
+    {%- if (message.role == 'user') != (loop.index0 % 2 == 0) -%}
+        {{- raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') -}}
+    {%- endif -%}
+    {%- set role = 'model' if message.role == 'assistant' else message.role -%}
+    {{- '<start_of_turn>' + role + '\\n' + (first_user_prefix if loop.first else '') -}}
+    {%- if message.content is string -%}{{- message.content|trim -}}
+    {%- elif message.content is iterable -%}
+        {%- for item in message.content -%}
+            {%- if item.type == 'image' -%}{{- '<start_of_image>' -}}
+            {%- elif item.type == 'text' -%}{{- item.text|trim -}}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- else -%}{{- raise_exception('Invalid content type') -}}
+    {%- endif -%}
+    {{- '<end_of_turn>\\n' -}}
+{%- endfor -%}
+{%- if add_generation_prompt -%}{{- '<start_of_turn>model\\n' -}}{%- endif -%}"""
+
+# %% ../nbs/05_models.ipynb #30177548
+QWEN_VISION_TOKENS = ('<|vision_start|>', '<|vision_end|>', '<|image_pad|>', '<|video_pad|>')
+
+@dataclass(frozen=True)
+class TinyFamily:
+    "How tiny models of one family are built: architecture, tokenizer, chat template, image processing."
+    model_type: str                          # transformers `model_type` of the checkpoint
+    chat_template: str
+    thinking: bool = False                   # the generation prompt opens a think block (`<think>\n`)
+    special_tokens: tuple = tuple(SPECIAL_TOKENS)  # trained into the vocabulary first (ids 0, 1, ...)
+    added_tokens: tuple = ()                 # ordinary (non-special) added tokens, e.g. Qwen3's <think> </think>
+    split: str = QWEN2_SPLIT                 # pre-tokenizer regex
+    nfc: bool = False                        # NFC-normalise text before splitting (Qwen3.5)
+    bos: str | None = None                   # prepended to every encoded text (Gemma 3)
+    eos: str = '<|im_end|>'
+    pad: str = '<|endoftext|>'
+    unk: str | None = None
+    named_tokens: tuple = ()                 # (attribute, token) pairs the processor reads from the tokenizer
+    stop_tokens: tuple = ()                  # more tokens that end a generation (generation_config.eos_token_id)
+    image_token: str = '<|image_pad|>'       # the placeholder repeated once per image token in the processed text
+    vision_tokens: tuple = QWEN_VISION_TOKENS  # placeholders and delimiters a model must never generate
+    patch_size: int = 14                     # vision patch side (px)
+    merge_size: int = 2                      # Qwen: patches merged per side into one token (resize factor = patch * merge)
+    min_pixels: int | None = 56 * 56         # Qwen: bounds of the resized image's area
+    max_pixels: int | None = 224 * 224
+    image_size: int | None = None            # Gemma 3: every image is resized to this square
+    image_tokens: int | None = None          # Gemma 3: tokens per image, whatever its size
+    image_norm: float | None = None          # mean and std of every channel (0.5); None: the image processor's default
+
+    @property
+    def factor(self) -> int | None:
+        "Qwen's resize factor: image sides become multiples of it (None for a fixed image size)."
+        return self.patch_size * self.merge_size if self.image_tokens is None else None
+
+_QWEN3 = dict(added_tokens=tuple(THINK_TOKENS), patch_size=16, merge_size=2, min_pixels=64 * 64, max_pixels=256 * 256,
+              image_norm=0.5)
+_QWEN3_5 = dict(_QWEN3, chat_template=QWEN3_5_TEMPLATE, thinking=True, split=QWEN3_5_SPLIT, nfc=True)
+TINY_FAMILIES = {
+    'qwen2-vl': TinyFamily('qwen2_vl', CHAT_TEMPLATE),
+    'qwen2.5-vl': TinyFamily('qwen2_5_vl', CHAT_TEMPLATE),
+    'qwen3-vl': TinyFamily('qwen3_vl', QWEN3_VL_TEMPLATE, **_QWEN3),
+    'qwen3-vl-thinking': TinyFamily('qwen3_vl', QWEN3_VL_THINKING_TEMPLATE, thinking=True, **_QWEN3),
+    'qwen3-vl-moe': TinyFamily('qwen3_vl_moe', QWEN3_VL_TEMPLATE, **_QWEN3),
+    'qwen3.5': TinyFamily('qwen3_5', **_QWEN3_5),
+    'qwen3.5-moe': TinyFamily('qwen3_5_moe', **_QWEN3_5),
+    'gemma3': TinyFamily('gemma3', GEMMA3_TEMPLATE, special_tokens=tuple(GEMMA3_SPECIAL_TOKENS), bos='<bos>', eos='<eos>',
+                         pad='<pad>', unk='<unk>', stop_tokens=('<end_of_turn>',),
+                         named_tokens=(('boi_token', '<start_of_image>'), ('eoi_token', '<end_of_image>'),
+                                       ('image_token', '<image_soft_token>')),
+                         image_token='<image_soft_token>',
+                         vision_tokens=('<start_of_image>', '<end_of_image>', '<image_soft_token>'),
+                         patch_size=14, merge_size=0, min_pixels=None, max_pixels=None, image_size=112, image_tokens=16,
+                         image_norm=0.5),
+}
+FAMILIES = {name: f.model_type for name, f in TINY_FAMILIES.items()}
+
+# %% ../nbs/05_models.ipynb #3bb0bdd2
+def build_tokenizer(vocab_size: int = 1024, # BPE vocabulary including the 256 byte symbols and specials
+                    seed: int = 0,
+                    family: str = 'qwen2-vl'): # a key of TINY_FAMILIES
+    "A byte-level BPE tokenizer (`PreTrainedTokenizerFast`) trained on `tokenizer_corpus`, with `family`'s tokens and template."
+    from tokenizers import Tokenizer, AddedToken, models, trainers, pre_tokenizers, decoders, normalizers, processors, Regex
     from transformers import PreTrainedTokenizerFast
+    if family not in TINY_FAMILIES: raise ValueError(f"unknown family {family!r}; known: {', '.join(TINY_FAMILIES)}")
+    f = TINY_FAMILIES[family]
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(QWEN2_SPLIT), behavior='isolated'),
+    if f.nfc: tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(f.split), behavior='isolated'),
                                                  pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False,
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(f.special_tokens), show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(tokenizer_corpus(seed=seed), trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token='<|im_end|>', pad_token='<|endoftext|>',
-                                   padding_side='left', chat_template=CHAT_TEMPLATE,
-                                   extra_special_tokens=SPECIAL_TOKENS[1:], model_max_length=8192)
+    if f.added_tokens: tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in f.added_tokens])
+    if f.bos:
+        tok.post_processor = processors.TemplateProcessing(single=f"{f.bos} $A", pair=f"{f.bos} $A {f.bos} $B",
+                                                           special_tokens=[(f.bos, tok.token_to_id(f.bos))])
+    named = {'bos_token': f.bos, 'eos_token': f.eos, 'pad_token': f.pad, 'unk_token': f.unk}
+    named = {k: v for k, v in named.items() if v is not None}
+    extra = dict(f.named_tokens) or [t for t in f.special_tokens if t != f.pad]
+    return PreTrainedTokenizerFast(tokenizer_object=tok, padding_side='left', chat_template=f.chat_template,
+                                   extra_special_tokens=extra, model_max_length=8192, **named)
 
 # %% ../nbs/05_models.ipynb #2c70e03f
-from transformers import AutoProcessor, Qwen2VLProcessor
+from transformers import AutoProcessor, Qwen2VLProcessor, Qwen3VLProcessor
 from transformers.processing_utils import ProcessorMixin
+
+def _image_only_init(proc, image_processor, tokenizer, chat_template):
+    "Set the image/video token attributes the Qwen processors read, then initialise with image processor + tokenizer only."
+    proc.image_token = getattr(tokenizer, 'image_token', None) or '<|image_pad|>'
+    proc.video_token = getattr(tokenizer, 'video_token', None) or '<|video_pad|>'
+    proc.image_token_id = tokenizer.convert_tokens_to_ids(proc.image_token)
+    proc.video_token_id = tokenizer.convert_tokens_to_ids(proc.video_token)
+    ProcessorMixin.__init__(proc, image_processor, tokenizer, chat_template=chat_template)
 
 class ImageOnlyQwenVLProcessor(Qwen2VLProcessor):
     "Qwen2-VL / Qwen2.5-VL processor without the video processor, so it works without torchvision."
     def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
-        self.image_token = getattr(tokenizer, 'image_token', None) or '<|image_pad|>'
-        self.video_token = getattr(tokenizer, 'video_token', None) or '<|video_pad|>'
-        self.image_token_id = tokenizer.convert_tokens_to_ids(self.image_token)
-        self.video_token_id = tokenizer.convert_tokens_to_ids(self.video_token)
-        ProcessorMixin.__init__(self, image_processor, tokenizer, chat_template=chat_template)
+        _image_only_init(self, image_processor, tokenizer, chat_template)
 
-# Registered under a name key (a transformers config class as key is silently ignored by
+class ImageOnlyQwen3VLProcessor(Qwen3VLProcessor):
+    "Qwen3-VL / Qwen3.5 processor (they share `Qwen3VLProcessor`) without the video processor, so it works without torchvision."
+    def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
+        _image_only_init(self, image_processor, tokenizer, chat_template)
+        self.vision_start_token = getattr(tokenizer, 'vision_start_token', None) or '<|vision_start|>'
+        self.vision_end_token = getattr(tokenizer, 'vision_end_token', None) or '<|vision_end|>'
+        self.vision_start_token_id = tokenizer.convert_tokens_to_ids(self.vision_start_token)
+        self.vision_end_token_id = tokenizer.convert_tokens_to_ids(self.vision_end_token)
+
+# Registered under name keys (a transformers config class as key is silently ignored by
 # `register`), so `AutoProcessor.from_pretrained` finds the class named in processor_config.json.
 AutoProcessor.register('rft_nb-image-only-qwen-vl', ImageOnlyQwenVLProcessor, exist_ok=True)
+AutoProcessor.register('rft_nb-image-only-qwen3-vl', ImageOnlyQwen3VLProcessor, exist_ok=True)
+QWEN3_PROCESSOR_TYPES = ('qwen3_vl', 'qwen3_vl_moe', 'qwen3_5', 'qwen3_5_moe')   # model types served by Qwen3VLProcessor
+
+def image_only_processor_class(model_type: str):
+    "The image-only Qwen processor class for checkpoints of `model_type`."
+    return ImageOnlyQwen3VLProcessor if model_type in QWEN3_PROCESSOR_TYPES else ImageOnlyQwenVLProcessor
+
+# %% ../nbs/05_models.ipynb #19d4672d
+def tiny_processor(family: str, tokenizer):
+    "The processor of tiny `family` models: the family's PIL image processor (no torchvision) and `tokenizer`."
+    f = TINY_FAMILIES[family]
+    norm = dict(image_mean=[f.image_norm] * 3, image_std=[f.image_norm] * 3) if f.image_norm is not None else {}
+    if f.model_type == 'gemma3':
+        from transformers import Gemma3Processor
+        from transformers.models.gemma3.image_processing_pil_gemma3 import Gemma3ImageProcessorPil
+        ip = Gemma3ImageProcessorPil(size={'height': f.image_size, 'width': f.image_size}, **norm)
+        return Gemma3Processor(image_processor=ip, tokenizer=tokenizer, chat_template=f.chat_template,
+                               image_seq_length=f.image_tokens)
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+    ip = Qwen2VLImageProcessorPil(min_pixels=f.min_pixels, max_pixels=f.max_pixels, patch_size=f.patch_size,
+                                  merge_size=f.merge_size, **norm)
+    return image_only_processor_class(f.model_type)(image_processor=ip, tokenizer=tokenizer, chat_template=f.chat_template)
 
 # %% ../nbs/05_models.ipynb #0cbc9cae
 PRESETS = {
     'tiny':  dict(hidden=64, intermediate=128, layers=2, heads=4, kv_heads=2, v_depth=2, v_width=32, v_heads=2),
     'small': dict(hidden=256, intermediate=768, layers=4, heads=4, kv_heads=2, v_depth=2, v_width=128, v_heads=4),
 }
-FAMILIES = {'qwen2-vl': 'qwen2_vl', 'qwen2.5-vl': 'qwen2_5_vl'}
-TINY_MODELS = [f"{p}-{f}" for p in PRESETS for f in FAMILIES]
-IMAGE_MIN_PIXELS, IMAGE_MAX_PIXELS = 56 * 56, 224 * 224
+TINY_MODELS = [f"{p}-{f}" for p in PRESETS for f in TINY_FAMILIES]
+IMAGE_MIN_PIXELS, IMAGE_MAX_PIXELS = 56 * 56, 224 * 224   # the Qwen2-VL / Qwen2.5-VL models' bounds (each family: TINY_FAMILIES)
 
-def _mrope_section(head_dim: int) -> list[int]:
-    "M-RoPE split of head_dim/2 frequencies over (time, height, width), in Qwen's 2:3:3 proportion."
-    half = head_dim // 2; t = half // 4; h = (half - t) // 2
-    return [t, h, half - t - h]
+def parse_tiny_name(name: str) -> tuple[str, str]:
+    "(preset, family) of tiny model `name`, e.g. 'small-qwen3.5' -> ('small', 'qwen3.5')."
+    preset, _, family = str(name).partition('-')
+    if preset not in PRESETS or family not in TINY_FAMILIES:
+        raise ValueError(f"unknown tiny model {name!r}; known: {', '.join(TINY_MODELS)}")
+    return preset, family
+
+def _mrope_section(dim: int, proportions=(16, 24, 24)) -> list[int]:
+    "M-RoPE split of the `dim`/2 rotary frequencies over (time, height, width), in the real model's proportions."
+    half, total = dim // 2, sum(proportions)
+    h, w = proportions[1] * half // total, proportions[2] * half // total
+    return [half - h - w, h, w]
+
+# %% ../nbs/05_models.ipynb #f553b3e9
+def _qwen3_config(p: dict, f: TinyFamily, text: dict, tokens: dict):
+    "Qwen3-VL, Qwen3.5 and their MoE variants from preset `p`."
+    import transformers
+    mt, text = f.model_type, dict(text)
+    vision = dict(depth=p['v_depth'], hidden_size=p['v_width'], intermediate_size=2 * p['v_width'], num_heads=p['v_heads'],
+                  out_hidden_size=p['hidden'], patch_size=f.patch_size, spatial_merge_size=f.merge_size,
+                  temporal_patch_size=2, num_position_embeddings=8 * 8)
+    moe = dict(num_experts=4, num_experts_per_tok=2, moe_intermediate_size=p['intermediate'] // 2)
+    if mt.startswith('qwen3_vl'):
+        head_dim = p['hidden'] // p['heads']
+        text.update(head_dim=head_dim, rope_parameters={'rope_type': 'default', 'rope_theta': 5e6, 'mrope_interleaved': True,
+                                                        'mrope_section': _mrope_section(head_dim, (24, 20, 20))})
+        vision['deepstack_visual_indexes'] = [0]
+        if mt == 'qwen3_vl_moe': text.update(moe, decoder_sparse_step=1)
+        cls = transformers.Qwen3VLMoeConfig if mt == 'qwen3_vl_moe' else transformers.Qwen3VLConfig
+    else:
+        head_dim = max(32, p['hidden'] // p['heads'])   # a quarter of it is rotated: at least 8 dims for the 3-way M-RoPE
+        n = p['layers']
+        text.update(head_dim=head_dim, layer_types=['full_attention' if (i + 1) % 4 == 0 or i == n - 1 else 'linear_attention'
+                                                    for i in range(n)],
+                    linear_conv_kernel_dim=4, linear_key_head_dim=p['hidden'] // p['heads'],
+                    linear_value_head_dim=p['hidden'] // p['heads'], linear_num_key_heads=p['kv_heads'],
+                    linear_num_value_heads=p['heads'],
+                    rope_parameters={'rope_type': 'default', 'rope_theta': 1e7, 'mrope_interleaved': True,
+                                     'partial_rotary_factor': 0.25, 'mrope_section': _mrope_section(head_dim // 4, (11, 11, 10))})
+        if mt == 'qwen3_5_moe':
+            text.update(moe, shared_expert_intermediate_size=p['intermediate'] // 2)
+            text.pop('intermediate_size')
+        cls = transformers.Qwen3_5MoeConfig if mt == 'qwen3_5_moe' else transformers.Qwen3_5Config
+    return cls(text_config=text, vision_config=vision, tie_word_embeddings=True, **tokens)
+
+def _gemma3_config(p: dict, f: TinyFamily, tokenizer):
+    "Gemma 3 from preset `p`: SigLIP tower, average-pooled projector, sliding/full attention language model."
+    from transformers import Gemma3Config
+    ids = lambda *ts: [tokenizer.convert_tokens_to_ids(t) for t in ts]
+    head_dim, n = p['hidden'] // p['heads'], p['layers']
+    text = dict(vocab_size=len(tokenizer), hidden_size=p['hidden'], intermediate_size=p['intermediate'], num_hidden_layers=n,
+                num_attention_heads=p['heads'], num_key_value_heads=p['kv_heads'], head_dim=head_dim,
+                query_pre_attn_scalar=head_dim, sliding_window=512, max_position_embeddings=4096,
+                layer_types=['full_attention' if (i + 1) % 6 == 0 or i == n - 1 else 'sliding_attention' for i in range(n)],
+                bos_token_id=tokenizer.bos_token_id, eos_token_id=ids(f.eos, *f.stop_tokens), pad_token_id=tokenizer.pad_token_id)
+    vision = dict(hidden_size=p['v_width'], intermediate_size=2 * p['v_width'], num_hidden_layers=p['v_depth'],
+                  num_attention_heads=p['v_heads'], image_size=f.image_size, patch_size=f.patch_size, vision_use_head=False)
+    boi, eoi, img = ids('<start_of_image>', '<end_of_image>', '<image_soft_token>')
+    return Gemma3Config(text_config=text, vision_config=vision, mm_tokens_per_image=f.image_tokens, boi_token_index=boi,
+                        eoi_token_index=eoi, image_token_index=img, tie_word_embeddings=True)
 
 def tiny_config(name: str, tokenizer):
-    "The transformers config of tiny model `name` (e.g. 'tiny-qwen2-vl', 'small-qwen2.5-vl')."
-    preset, _, family = name.partition('-')
-    if preset not in PRESETS or family not in FAMILIES:
-        raise ValueError(f"unknown tiny model {name!r}; known: {', '.join(TINY_MODELS)}")
-    p, ids = PRESETS[preset], {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    "The transformers config of tiny model `name` (e.g. 'tiny-qwen2-vl', 'small-qwen3.5', 'tiny-gemma3')."
+    preset, family = parse_tiny_name(name)
+    p, f = PRESETS[preset], TINY_FAMILIES[family]
+    if f.model_type == 'gemma3': return _gemma3_config(p, f, tokenizer)
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     text = dict(vocab_size=len(tokenizer), hidden_size=p['hidden'], intermediate_size=p['intermediate'],
                 num_hidden_layers=p['layers'], num_attention_heads=p['heads'], num_key_value_heads=p['kv_heads'],
-                max_position_embeddings=4096, max_window_layers=p['layers'],
-                rope_parameters={'rope_type': 'default', 'rope_theta': 10000.0, 'mrope_section': _mrope_section(p['hidden'] // p['heads'])},
+                max_position_embeddings=4096,
                 bos_token_id=ids['<|endoftext|>'], eos_token_id=ids['<|im_end|>'], pad_token_id=ids['<|endoftext|>'])
     tokens = dict(image_token_id=ids['<|image_pad|>'], video_token_id=ids['<|video_pad|>'],
                   vision_start_token_id=ids['<|vision_start|>'], vision_end_token_id=ids['<|vision_end|>'])
-    if family == 'qwen2-vl':
+    if f.model_type in QWEN3_PROCESSOR_TYPES: return _qwen3_config(p, f, text, tokens)
+    text.update(max_window_layers=p['layers'],
+                rope_parameters={'rope_type': 'default', 'rope_theta': 10000.0, 'mrope_section': _mrope_section(p['hidden'] // p['heads'])})
+    if f.model_type == 'qwen2_vl':
         from transformers import Qwen2VLConfig
         vision = dict(depth=p['v_depth'], embed_dim=p['v_width'], hidden_size=p['hidden'], num_heads=p['v_heads'], mlp_ratio=2)
         return Qwen2VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=True, **tokens)
@@ -146,20 +480,23 @@ def build_tiny(name: str = 'tiny-qwen2-vl', # one of TINY_MODELS
     "Build tiny model `name` with random weights from `seed`; save model + processor to `out_dir`; return (model, processor)."
     import torch
     from transformers import AutoModelForImageTextToText
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
-    tok = build_tokenizer(seed=seed)
+    preset, family = parse_tiny_name(name)
+    f = TINY_FAMILIES[family]
+    tok = build_tokenizer(seed=seed, family=family)
     cfg = tiny_config(name, tok)
-    ip = Qwen2VLImageProcessorPil(min_pixels=IMAGE_MIN_PIXELS, max_pixels=IMAGE_MAX_PIXELS)
-    proc = ImageOnlyQwenVLProcessor(image_processor=ip, tokenizer=tok, chat_template=CHAT_TEMPLATE)
+    proc = tiny_processor(family, tok)
     with torch.random.fork_rng(devices=[]):  # seed the weights without touching the caller's RNG
         torch.manual_seed(seed)
         model = AutoModelForImageTextToText.from_config(cfg, dtype=torch.float32)
+    stops = [tok.convert_tokens_to_ids(t) for t in f.stop_tokens]
     model.generation_config.pad_token_id = tok.pad_token_id
-    model.generation_config.eos_token_id = tok.eos_token_id
+    model.generation_config.eos_token_id = [tok.eos_token_id, *stops] if stops else tok.eos_token_id
+    if f.bos: model.generation_config.bos_token_id = tok.bos_token_id
     model.generation_config.do_sample = False
     if out_dir is not None:
         model.save_pretrained(out_dir); proc.save_pretrained(out_dir)
-        (Path(out_dir) / 'rft_nb_tiny.json').write_text(json.dumps({'name': name, 'seed': seed, 'preset': PRESETS[name.split('-')[0]]}))
+        meta = {'name': name, 'family': family, 'seed': seed, 'preset': PRESETS[preset]}
+        (Path(out_dir) / 'rft_nb_tiny.json').write_text(json.dumps(meta))
     return model, proc
 
 # %% ../nbs/05_models.ipynb #6d4ed3ec
@@ -209,13 +546,16 @@ def _check_vlm_dir(path: Path) -> dict:
 def load_processor(path: str | Path, min_pixels: int | None = None, max_pixels: int | None = None):
     "The processor of checkpoint `path` (image processor + tokenizer), never a bare tokenizer."
     path = Path(path)
-    _check_vlm_dir(path)
+    model_type = _check_vlm_dir(path).get('model_type', '')
     kw = {k: v for k, v in dict(min_pixels=min_pixels, max_pixels=max_pixels).items() if v is not None}
+    if kw and not model_type.startswith('qwen'):
+        raise ModelLoadError(f"{path}: min_pixels / max_pixels set Qwen's dynamic resolution; a {model_type!r} checkpoint "
+                             f"resizes images its own way (leave image_min_pixels / image_max_pixels unset)")
     proc, err = None, None
     try: proc = AutoProcessor.from_pretrained(path, **kw)
-    except Exception as e: err = e   # e.g. the stock Qwen2VLProcessor needing torchvision for videos
+    except Exception as e: err = e   # e.g. the stock Qwen2VLProcessor / Qwen3VLProcessor needing torchvision for videos
     if proc is None or getattr(proc, 'image_processor', None) is None:
-        try: proc = ImageOnlyQwenVLProcessor.from_pretrained(path, **kw)
+        try: proc = image_only_processor_class(model_type).from_pretrained(path, **kw)
         except Exception as e:
             raise ModelLoadError(f"{path}: could not load an image processor and tokenizer "
                                  f"(AutoProcessor: {err or type(proc).__name__}; image-only fallback: {e})") from e

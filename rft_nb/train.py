@@ -17,8 +17,8 @@ from .models import resolve_model_path, load_processor, patch_trl_for_cpu, Model
 log = logging.getLogger('rft_nb.train')
 
 # %% auto #0
-__all__ = ['log', 'LANGUAGE_LORA_TARGETS', 'VISION_LORA_TARGETS', 'VISION_SPECIAL_TOKENS', 'RFTArgs', 'RFTSFTConfig',
-           'RFTGRPOConfig', 'ConfigError', 'parse_config', 'world_size', 'pick_backend', 'check_config',
+__all__ = ['log', 'LANGUAGE_LORA_TARGETS', 'VISION_MODULES', 'VISION_LORA_TARGETS', 'VISION_SPECIAL_TOKENS', 'RFTArgs',
+           'RFTSFTConfig', 'RFTGRPOConfig', 'ConfigError', 'parse_config', 'world_size', 'pick_backend', 'check_config',
            'load_training_data', 'model_view', 'check_reward_columns', 'lora_target_regex', 'load_trl_model',
            'unsloth_load_kwargs', 'unsloth_peft_kwargs', 'unsloth_uses_vllm', 'load_unsloth_model',
            'suppress_vision_tokens', 'RolloutRecorder', 'save_outputs', 'last_complete_checkpoint', 'resolve_run_paths',
@@ -26,7 +26,9 @@ __all__ = ['log', 'LANGUAGE_LORA_TARGETS', 'VISION_LORA_TARGETS', 'VISION_SPECIA
 
 # %% ../nbs/20_train.ipynb #7e8073fc
 LANGUAGE_LORA_TARGETS = r'.*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)'
-VISION_LORA_TARGETS = r'.*visual.*\.(qkv|attn\.proj|fc1|fc2|gate_proj|up_proj|down_proj|mlp\.0|mlp\.2)'
+VISION_MODULES = ('visual', 'vision_tower', 'multi_modal_projector')  # Qwen's tower (with its merger); Gemma 3's tower, projector
+VISION_LORA_TARGETS = (r'.*(visual|vision_tower).*\.(qkv|attn\.proj|q_proj|k_proj|v_proj|out_proj|fc1|fc2|linear_fc1|linear_fc2'
+                       r'|gate_proj|up_proj|down_proj|mlp\.0|mlp\.2)')
 
 @dataclass
 class RFTArgs:
@@ -184,7 +186,7 @@ def load_trl_model(args, path):
     model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype, **kw)
     if not args.finetune_vision_layers and not args.use_lora:
         for n, p in model.named_parameters():
-            if '.visual.' in f".{n}": p.requires_grad_(False)
+            if any(f".{m}." in f".{n}" for m in VISION_MODULES): p.requires_grad_(False)
     if args.use_lora:
         from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
         if args.load_in_4bit: model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=args.gradient_checkpointing)
@@ -221,7 +223,8 @@ def load_unsloth_model(args, path, for_grpo: bool):
     return model, proc
 
 # %% ../nbs/20_train.ipynb #ba20fd88
-VISION_SPECIAL_TOKENS = ('<|image_pad|>', '<|video_pad|>', '<|vision_start|>', '<|vision_end|>')
+VISION_SPECIAL_TOKENS = ('<|image_pad|>', '<|video_pad|>', '<|vision_start|>', '<|vision_end|>',   # Qwen2-VL ... Qwen3.5
+                         '<start_of_image>', '<end_of_image>', '<image_soft_token>')                 # Gemma 3
 
 def suppress_vision_tokens(proc, generation_kwargs: dict | str | None = None) -> dict:
     "`generation_kwargs` with the processor's vision special tokens added to `suppress_tokens`."

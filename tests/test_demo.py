@@ -95,3 +95,17 @@ def test_bad_option_is_a_clear_error():
     p = subprocess.run([sys.executable, '-c', 'import sys; from rft_nb.demo import demo_main; sys.argv[0] = "rft-demo"; demo_main()',
                         '--cfg', 'grpo_stepz=3'], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert p.returncode == 2 and 'grpo_stepz' in p.stderr and 'grpo_steps' in p.stderr
+
+def test_model_option(monkeypatch, tmp_path):
+    "`--model` picks the model the demo trains (any tiny model or a folder) and its own output folder; a bad name fails first."
+    import rft_nb.demo as demo
+    seen = {}
+    class Stop(Exception): pass
+    def fake_run(cfg, out, st, progress=True):
+        seen.update(model=cfg.model, out=Path(out)); raise Stop
+    monkeypatch.setattr(demo, 'run_demo', fake_run)
+    with pytest.raises(Stop): demo.demo_main(['--preset', 'smoke', '--model', 'small-qwen3-vl', '--set', f'paths.output_dir={tmp_path}'])
+    assert seen == {'model': 'small-qwen3-vl', 'out': tmp_path / 'demo-smoke-small-qwen3-vl'}
+    p = subprocess.run([sys.executable, '-c', 'import sys; from rft_nb.demo import demo_main; sys.argv[0] = "rft-demo"; demo_main()',
+                        '--model', 'small-llava'], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert p.returncode == 2 and 'small-llava' in p.stderr and 'small-qwen3-vl' in p.stderr, p.stderr[-2000:]
