@@ -110,6 +110,8 @@ class ModelFamily:
     engines: tuple[str, ...] = ('vllm', 'transformers')  # engines that serve it besides Unsloth's
     vision_tokens: tuple[str, ...] = QWEN_VISION_TOKENS    # placeholders a completion must never contain
     examples: tuple[str, ...] = ()              # checkpoints of the family
+    fixed_side: int | None = None               # every image resized to this square side (Gemma 3), else `smart_resize`
+    tokens_per_image: int | None = None         # a fixed token count per image (Gemma 3), else from the resized grid
 
     @property
     def factor(self) -> int:
@@ -130,11 +132,13 @@ class ModelFamily:
 
     def seen_size(self, width: int, height: int, min_pixels: int | None = None, max_pixels: int | None = None) -> tuple[int, int]:
         "(width, height) of the image after the family's resize."
+        if self.fixed_side: return self.fixed_side, self.fixed_side
         h, w = smart_resize(height, width, self.factor, min_pixels or self.min_pixels, max_pixels or self.max_pixels)
         return w, h
 
     def image_tokens(self, width: int, height: int, min_pixels: int | None = None, max_pixels: int | None = None) -> int:
         "Image placeholder tokens one image of `width` x `height` costs in the prompt."
+        if self.tokens_per_image: return self.tokens_per_image
         w, h = self.seen_size(width, height, min_pixels, max_pixels)
         return (w // self.factor) * (h // self.factor)
 
@@ -148,6 +152,9 @@ FAMILIES: dict[str, ModelFamily] = {f.name: f for f in [
                 examples=('Qwen/Qwen3-VL-2B-Instruct', 'Qwen/Qwen3-VL-4B-Thinking', 'Qwen/Qwen3-VL-30B-A3B-Instruct')),
     ModelFamily('qwen3.5', ('qwen3_5', 'qwen3_5_moe'), 'norm1000', 'norm1000', 16, 2, 65536, 16777216,
                 think_in_prompt=True, examples=('Qwen/Qwen3.5-2B', 'Qwen/Qwen3.5-9B')),
+    ModelFamily('gemma3', ('gemma3',), 'norm1000', 'norm1000', 14, 4, 896 * 896, 896 * 896,
+                vision_tokens=('<start_of_image>', '<end_of_image>', '<image_soft_token>'),
+                examples=('google/gemma-3-4b-it', 'google/gemma-3-12b-it'), fixed_side=896, tokens_per_image=256),
 ]}
 
 class UnknownFamilyError(InputError):

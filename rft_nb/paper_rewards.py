@@ -122,8 +122,8 @@ def visual_rft_confidence_row(text: str, sol: str) -> float:
         return reward
     except Exception: return 0.0
 
-visual_rft_iou = register('visual_rft_iou', visual_rft_iou_row, tasks=['detection'])
-visual_rft_confidence = register('visual_rft_confidence', visual_rft_confidence_row, tasks=['detection'])
+visual_rft_iou = register('visual_rft_iou', visual_rft_iou_row, tasks=['detection'], raw=True)
+visual_rft_confidence = register('visual_rft_confidence', visual_rft_confidence_row, tasks=['detection'], raw=True)
 
 # %% ../nbs/12_paper_rewards.ipynb #e3281d72
 def _cls_norm(s: str) -> str: return s.replace(' ', '').replace('_', '').lower()
@@ -134,7 +134,7 @@ def visual_rft_cls_row(text: str, sol: str) -> float:
     gt, ans = _cls_norm(paper_answer(sol)), _cls_norm(paper_answer(text))
     return 1.0 if gt in ans or ans in gt else 0.0
 
-visual_rft_cls = register('visual_rft_cls', visual_rft_cls_row, tasks=['classification'])
+visual_rft_cls = register('visual_rft_cls', visual_rft_cls_row, tasks=['classification'], raw=True)
 
 # %% ../nbs/12_paper_rewards.ipynb #c94c4d6c
 LISA_BOX_PATTERN = r"\(\s*(\d+)\s*,\s*(\d+)\s*\)\s*,\s*\(\s*(\d+)\s*,\s*(\d+)\s*\)"   # theirs, verbatim
@@ -171,7 +171,7 @@ def visual_rft_giou_row(text: str, sol: str) -> float:
     except Exception: reward = 0.0
     return 2.0 if ans == gt else reward
 
-visual_rft_giou = register('visual_rft_giou', visual_rft_giou_row, -math.inf, math.inf, tasks=['grounding'])
+visual_rft_giou = register('visual_rft_giou', visual_rft_giou_row, -math.inf, math.inf, tasks=['grounding'], raw=True)
 
 # %% ../nbs/12_paper_rewards.ipynb #8ed08d41
 def reason_rft_accuracy_row(text: str, sol: str) -> float:
@@ -203,8 +203,8 @@ def reason_rft_tolerance_row(text: str, sol: str, lo: float = 0.05, hi: float = 
     if reward == 0.0 and m is None and math_verify_shortcut(text, sol): reward = 1.0
     return reward
 
-reason_rft_accuracy = register('reason_rft_accuracy', reason_rft_accuracy_row, tasks=['counting', 'geometry'])
-reason_rft_tolerance = register('reason_rft_tolerance', reason_rft_tolerance_row, tasks=['counting', 'geometry'])
+reason_rft_accuracy = register('reason_rft_accuracy', reason_rft_accuracy_row, tasks=['counting', 'geometry'], raw=True)
+reason_rft_tolerance = register('reason_rft_tolerance', reason_rft_tolerance_row, tasks=['counting', 'geometry'], raw=True)
 
 # %% ../nbs/12_paper_rewards.ipynb #5c52195b
 _PASSES = ((lambda t: t, 1.0), (lambda t: t[:2], 0.5), (lambda t: (t[0], t[2]), 0.5), (lambda t: t[0], 0.25))
@@ -243,8 +243,8 @@ def trance_partial_row(text: str, sol: str) -> float:
     r = _trance_item(text, sol)
     return 0.0 if r is None else trance_four_pass(*r)
 
-trance_exact = register('trance_exact', trance_exact_row, tasks=['trance'])
-trance_partial = register('trance_partial', trance_partial_row, tasks=['trance'])
+trance_exact = register('trance_exact', trance_exact_row, tasks=['trance'], raw=True)
+trance_partial = register('trance_partial', trance_partial_row, tasks=['trance'], raw=True)
 
 # %% ../nbs/12_paper_rewards.ipynb #c3060376
 def reason_rft_eval_accuracy(completion: str, answer: str) -> float:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import math, re
 from collections.abc import Callable, Sequence
 from .answers import completion_text
+from .families import full_completion
 
 # %% auto #0
-__all__ = ['REWARDS', 'REWARD_RANGES', 'make_reward', 'FORMAT_RE', 'format_reward', 'RewardFunc', 'add_reward', 'register',
-           'get_reward', 'get_reward_funcs', 'format_row']
+__all__ = ['REWARDS', 'REWARD_RANGES', 'make_reward', 'FORMAT_RE', 'format_reward', 'format_paper_reward', 'RewardFunc',
+           'add_reward', 'register', 'get_reward', 'get_reward_funcs', 'format_row']
 
 # %% ../nbs/10_reward_core.ipynb #d151c2d8
 REWARDS: dict[str, Callable] = {}
@@ -32,12 +33,14 @@ class RewardFunc:
                  lo: float = 0.0, # lowest value the reward gives
                  hi: float = 1.0, # highest value the reward gives
                  tasks: Sequence[str] | None = None, # rows whose `task` is another one get None (None: all tasks)
-                 needs: Sequence[str] = ('solution',)): # dataset columns passed to `row_fn`, in order
+                 needs: Sequence[str] = ('solution',), # dataset columns passed to `row_fn`, in order
+                 raw: bool = False): # read the completion as written (the papers' code), never completed with a template's `<think>`
         self.__name__ = self.__qualname__ = name
         self.row_fn = row_fn
         self.reward_range = (float(lo), float(hi))
         self.tasks = frozenset(tasks) if tasks else None
         self.needs = tuple(needs)
+        self.raw = bool(raw)
         # what a training script can check against the dataset: `solution` must exist, the rest is used when present
         self.required_columns = tuple(c for c in self.needs if c == 'solution')
         self.optional_columns = tuple(c for c in self.needs if c != 'solution')
@@ -58,11 +61,16 @@ class RewardFunc:
     def __call__(self, completions, **kwargs) -> list[float | None]:
         cols = [kwargs.get(k) for k in self.needs]
         task_col = kwargs.get('task') if self.tasks is not None else None
+        think_col = None if self.raw else kwargs.get('think_in_prompt')
         out = []
         for i, c in enumerate(completions):
             t = _at(task_col, i) if task_col is not None else None
-            if isinstance(t, str) and t and t not in self.tasks: out.append(None)
-            else: out.append(self.score(completion_text(c), *[_at(col, i) for col in cols]))
+            if isinstance(t, str) and t and t not in self.tasks:
+                out.append(None)
+                continue
+            text = completion_text(c)
+            if think_col is not None: text = full_completion(text, bool(_at(think_col, i)))
+            out.append(self.score(text, *[_at(col, i) for col in cols]))
         return out
 
     def __repr__(self):
@@ -71,7 +79,7 @@ class RewardFunc:
 
     def __reduce__(self):   # picklable: registered rewards by name, others by value
         if REWARDS.get(self.__name__) is self: return (get_reward, (self.__name__,))
-        return (RewardFunc, (self.__name__, self.row_fn, *self.reward_range, self.tasks, self.needs))
+        return (RewardFunc, (self.__name__, self.row_fn, *self.reward_range, self.tasks, self.needs, self.raw))
 
 make_reward = RewardFunc
 
@@ -83,9 +91,9 @@ def add_reward(f: RewardFunc) -> RewardFunc:
     return f
 
 def register(name: str, row_fn: Callable, lo: float = 0.0, hi: float = 1.0, tasks=None,
-             needs=('solution',)) -> RewardFunc:
+             needs=('solution',), raw: bool = False) -> RewardFunc:
     "Make a `RewardFunc` and add it to the registry under `name`."
-    return add_reward(RewardFunc(name, row_fn, lo, hi, tasks, needs))
+    return add_reward(RewardFunc(name, row_fn, lo, hi, tasks, needs, raw))
 
 def get_reward(name: str) -> RewardFunc:
     "The registered reward called `name`; an unknown name fails listing the known ones."
@@ -105,3 +113,4 @@ def format_row(text: str) -> float:
     return 1.0 if FORMAT_RE.fullmatch(text) else 0.0
 
 format_reward = register('format', format_row, needs=())
+format_paper_reward = register('format_paper', format_row, needs=(), raw=True)

@@ -25,12 +25,12 @@ __all__ = ['TASK_REWARDS', 'HACKS', 'task_rewards', 'score_hack']
 
 # %% ../nbs/14_rewards.ipynb #1b1c1f1b
 TASK_REWARDS: dict[str, dict[str, list[str]]] = {   # task -> {'paper': reward_funcs, 'hardened': reward_funcs}
-    'detection': dict(paper=['visual_rft_iou', 'visual_rft_confidence', 'format'], hardened=['format', 'detection']),
-    'classification': dict(paper=['visual_rft_cls', 'format'], hardened=['format', 'classification']),
-    'grounding': dict(paper=['visual_rft_giou', 'format'], hardened=['format', 'grounding']),
-    'counting': dict(paper=['reason_rft_accuracy', 'format'], hardened=['format', 'counting']),
-    'geometry': dict(paper=['reason_rft_accuracy', 'format'], hardened=['format', 'choice', 'math']),
-    'trance': dict(paper=['trance_exact', 'format'], hardened=['format', 'trance']),
+    'detection': dict(paper=['visual_rft_iou', 'visual_rft_confidence', 'format_paper'], hardened=['format', 'detection']),
+    'classification': dict(paper=['visual_rft_cls', 'format_paper'], hardened=['format', 'classification']),
+    'grounding': dict(paper=['visual_rft_giou', 'format_paper'], hardened=['format', 'grounding']),
+    'counting': dict(paper=['reason_rft_accuracy', 'format_paper'], hardened=['format', 'counting']),
+    'geometry': dict(paper=['reason_rft_accuracy', 'format_paper'], hardened=['format', 'choice', 'math']),
+    'trance': dict(paper=['trance_exact', 'format_paper'], hardened=['format', 'trance']),
 }
 
 def task_rewards(task: str, variant: str = 'hardened') -> list[str]:

@@ -26,7 +26,7 @@ def call(name, comps, **cols):
 
 # ---------------------------------------------------------------- registry
 def test_registry_names_and_ranges():
-    expected = {'format', 'visual_rft_iou', 'visual_rft_confidence', 'visual_rft_cls', 'visual_rft_giou', 'reason_rft_accuracy',
+    expected = {'format', 'format_paper', 'visual_rft_iou', 'visual_rft_confidence', 'visual_rft_cls', 'visual_rft_giou', 'reason_rft_accuracy',
                 'reason_rft_tolerance', 'trance_partial', 'trance_exact', 'trance_all_steps', 'classification', 'detection',
                 'grounding', 'counting', 'counting_tolerance', 'math', 'choice', 'trance', 'repetition_penalty', 'length'}
     assert expected == set(REWARDS)
@@ -502,3 +502,15 @@ def test_paper_matching_fast_path_only_where_exact():
     gt = [{'Position': [big + 20 * i, big, big + 20 * i + 15, big + 15], 'Confidence': 1} for i in range(8)]
     pred = [{'Position': [big + 20 * i + 1, big + 1, big + 20 * i + 15, big + 16], 'Confidence': 0.5} for i in range(8)]
     assert P.vrft_match(gt, pred) == _their_match(gt, pred)
+
+
+# ---------------------------------------------------------------- thinking templates
+def test_thinking_and_instruct_completions_both_score_format_1():
+    "A thinking template opens <think> in the prompt; the hardened rewards read the full completion, the paper's format does not."
+    think = 'two red, one blue\n</think>\n\n<answer>3</answer>'
+    inst = '<think>two red, one blue</think>\n<answer>3</answer>'
+    kw = dict(think_in_prompt=[True, False], solution=['<answer>3</answer>'] * 2, task=['counting'] * 2)
+    assert get_reward('format')([think, inst], **kw) == [1.0, 1.0]
+    assert get_reward('counting')([think, inst], **kw) == [1.0, 1.0]
+    assert get_reward('format_paper')([think, inst], **kw) == [0.0, 1.0]
+    assert all(REWARDS[n].raw for n in ('format_paper', 'visual_rft_iou', 'visual_rft_giou', 'reason_rft_accuracy', 'trance_exact'))
