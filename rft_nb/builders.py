@@ -23,7 +23,7 @@ __all__ = ['LABEL_FORMATS', 'IMAGE_EXTS', 'resolve_image', 'read_records', 'infe
            'from_lisa', 'from_clevr_math', 'from_geometry', 'trance_answer', 'from_trance', 'build_parser',
            'run_command', 'main']
 
-# %% ../nbs/08_builders.ipynb #76f01cab
+# %% ../nbs/08_builders.ipynb #df1e4a8a
 def resolve_image(path, image_root, file=None, row=None, id=None, field: str = 'image', _cache: dict | None = None):
     "(absolute path, (width, height)) of image `path` relative to `image_root`; a `DataError` when missing, corrupt or outside the root."
     def bad(reason): return DataError(reason, file, row, id, field)
@@ -44,11 +44,11 @@ def resolve_image(path, image_root, file=None, row=None, id=None, field: str = '
     if _cache is not None: _cache[key] = size
     return key, size
 
-# %% ../nbs/08_builders.ipynb #be2ee9e4
+# %% ../nbs/08_builders.ipynb #67f65103
 def _image_value(path: str, embed: bool) -> dict:
     return {'path': None, 'bytes': Path(path).read_bytes()} if embed else {'path': path, 'bytes': None}
 
-# %% ../nbs/08_builders.ipynb #97e21343
+# %% ../nbs/08_builders.ipynb #9d9a8b8c
 def read_records(file, rows: list | None = None) -> list | object:
     "Rows of a JSON list (or {'data': [...]}), or an iterator over a JSONL file; errors name file and line."
     # `rows`, when given, receives each record's own row in the file: its list index, or its line (from 0) in JSONL
@@ -75,7 +75,7 @@ def read_records(file, rows: list | None = None) -> list | object:
     if rows is not None: rows.extend(range(len(data)))
     return data
 
-# %% ../nbs/08_builders.ipynb #bed958d7
+# %% ../nbs/08_builders.ipynb #24f10ea4
 def _emit(rows, out, report: BuildReport, skip_invalid: bool, overwrite: bool, file=None):
     "Write rows to `out` (atomically), or return them as an in-memory `Dataset` when `out` is None."
     if out is not None: return save_dataset(rows, out, overwrite=overwrite, skip_invalid=skip_invalid, report=report, file=file)
@@ -92,7 +92,7 @@ def _emit(rows, out, report: BuildReport, skip_invalid: bool, overwrite: bool, f
     report.written = len(good)
     return Dataset.from_list(good, features=FEATURES)
 
-# %% ../nbs/08_builders.ipynb #8bd5ce1c
+# %% ../nbs/08_builders.ipynb #99070f62
 def _guard(convert, items, report: BuildReport, skip_invalid: bool, file=None, rows=None):
     "Rows from `convert(item, index)` for each item; bad ones raise or (skip_invalid) go to the report."
     # An error names the item's own row in `file`: `rows[index]` when given (a line of a text file, the row
@@ -110,7 +110,7 @@ def _guard(convert, items, report: BuildReport, skip_invalid: bool, file=None, r
             if not skip_invalid: raise e from None
             report.skip(e)
 
-# %% ../nbs/08_builders.ipynb #dcc963f3
+# %% ../nbs/08_builders.ipynb #7766c69a
 _TRANCE_STEP = re.compile(r"(\w+)\((\w+),\s*'?(\w+)'?\)")
 
 def infer_task(solution: str) -> str:
@@ -123,7 +123,7 @@ def infer_task(solution: str) -> str:
     if _TRANCE_STEP.search(a) and all(m.group(1) in TRANCE_FUNCTIONS for m in _TRANCE_STEP.finditer(a)): return 'trance'
     return 'custom'
 
-# %% ../nbs/08_builders.ipynb #2944b98f
+# %% ../nbs/08_builders.ipynb #d8322568
 def _str_field(raw, key, file, i, rid, required=True, alts=()):
     for k in (key, *alts):
         if k in raw:
@@ -138,7 +138,7 @@ def _row_id(raw, i, prefix, file):
     if isinstance(rid, bool) or not isinstance(rid, (str, int)): raise DataError(f"expected a string or integer id, got {type(rid).__name__}", file, i, None, 'id')
     return str(rid)
 
-# %% ../nbs/08_builders.ipynb #2d269883
+# %% ../nbs/08_builders.ipynb #3fefc44e
 def convert_custom(raw: dict, i: int, *, file=None, image_root=None, task=None, split='train', box_convention='norm1000',
                    embed_images=False, add_format_instruction=True, source='', _cache=None) -> dict:
     "One custom JSON row -> a schema row (a `DataError` naming the field when it cannot be)."
@@ -187,7 +187,7 @@ def convert_custom(raw: dict, i: int, *, file=None, image_root=None, task=None, 
                     category=category, classes=raw.get('classes') or [], options=raw.get('options') or raw.get('choices') or [],
                     source=source or str(file or ''), meta=meta)
 
-# %% ../nbs/08_builders.ipynb #a9894a10
+# %% ../nbs/08_builders.ipynb #3d5ea909
 def from_json(file, image_root=None, out=None, *, task: str | None = None, split: str = 'train', box_convention: str = 'norm1000',
               skip_invalid: bool = False, embed_images: bool = False, add_format_instruction: bool = True, overwrite: bool = False):
     "A custom JSON/JSONL file (Visual-RFT or Reason-RFT shape) -> dataset (written to `out` when given)."
@@ -198,7 +198,7 @@ def from_json(file, image_root=None, out=None, *, task: str | None = None, split
                                          embed_images=embed_images, add_format_instruction=add_format_instruction, _cache=cache)
     return _emit(_guard(conv, read_records(file, rows), report, skip_invalid, file, rows), out, report, skip_invalid, overwrite, file)
 
-# %% ../nbs/08_builders.ipynb #b58a8d93
+# %% ../nbs/08_builders.ipynb #148a8c7d
 def from_coco(ann_file, image_dir, out=None, *, categories=None, novel=None, use: str = 'all', k_shot: int | None = None,
               seed: int = 0, split: str = 'train', box_convention: str = 'norm1000', skip_invalid: bool = False,
               embed_images: bool = False, overwrite: bool = False):
@@ -250,7 +250,7 @@ def from_coco(ann_file, image_dir, out=None, *, categories=None, novel=None, use
                         source=str(ann_file), meta={'image_id': img_id, 'category_id': cid, 'group': 'novel' if c in novel else 'base'})
     return _emit(_guard(convert, keys, report, skip_invalid, ann_file, rows), out, report, skip_invalid, overwrite, ann_file)
 
-# %% ../nbs/08_builders.ipynb #bdd492a0
+# %% ../nbs/08_builders.ipynb #4c46735f
 def _classification_rows(items, classes, file, image_root, split, domain, label_kind, embed_images, source):
     cache = {}
     def convert(it, i):
@@ -263,7 +263,7 @@ def _classification_rows(items, classes, file, image_root, split, domain, label_
                         prompt_template='classification', image_size=[w, h], category=label, classes=classes, source=source)
     return convert
 
-# %% ../nbs/08_builders.ipynb #055bd16b
+# %% ../nbs/08_builders.ipynb #fad73c78
 def _kshot(items, k_shot, seed):
     "`k_shot` items of each label (`item[1]`), drawn with a seeded generator, in label then item order; all items when k_shot is falsy."
     if not k_shot: return items
@@ -271,7 +271,7 @@ def _kshot(items, k_shot, seed):
     for it in items: by.setdefault(it[1], []).append(it)
     return [it for lab in sorted(by) for it in sorted(rng.sample(by[lab], min(k_shot, len(by[lab]))), key=lambda it: it[:2])]
 
-# %% ../nbs/08_builders.ipynb #2c62329f
+# %% ../nbs/08_builders.ipynb #ec2db492
 # text list formats: (first word, rest of the line) -> (image, label)
 LABEL_FORMATS = {
     'text': lambda first, rest: (first, rest),                                                          # "PATH LABEL..."
@@ -301,7 +301,7 @@ def read_label_file(file, fmt: str = 'text') -> list[tuple[str, str]]:
     "(image, label) pairs from a CSV (columns image,label), a JSON list of {image, label} or a text list, one image per line (`LABEL_FORMATS`)."
     return [(im, lab) for im, lab, _ in read_label_rows(file, fmt)]
 
-# %% ../nbs/08_builders.ipynb #702a4f58
+# %% ../nbs/08_builders.ipynb #1a1308b3
 def from_label_file(file, image_root, out=None, *, classes=None, k_shot: int | None = None, seed: int = 0, split: str = 'train',
                     domain: str = 'an object', label_kind: str = 'category', skip_invalid: bool = False, embed_images: bool = False,
                     overwrite: bool = False, label_format: str = 'text'):
@@ -312,7 +312,7 @@ def from_label_file(file, image_root, out=None, *, classes=None, k_shot: int | N
     conv = _classification_rows(items, classes, file, image_root, split, domain, label_kind, embed_images, str(file))
     return _emit(_guard(conv, items, report, skip_invalid, file, [it[2] for it in items]), out, report, skip_invalid, overwrite, file)
 
-# %% ../nbs/08_builders.ipynb #49b8b106
+# %% ../nbs/08_builders.ipynb #ea2b87a2
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.gif')
 
 def from_image_folder(root, out=None, *, k_shot: int | None = None, seed: int = 0, split: str = 'train', domain: str = 'an object',
@@ -329,7 +329,7 @@ def from_image_folder(root, out=None, *, k_shot: int | None = None, seed: int = 
     conv = _classification_rows(items, classes, root, root, split, domain, label_kind, embed_images, str(root))
     return _emit(_guard(conv, items, report, skip_invalid, root, [it[2] for it in items]), out, report, skip_invalid, overwrite, root)
 
-# %% ../nbs/08_builders.ipynb #9424814e
+# %% ../nbs/08_builders.ipynb #6e03f78a
 def _grounding_row(rid, path, w, h, query, box, file, i, split, box_convention, embed_images, source, meta=None):
     p = box_problem(box, w, h)
     if p: raise DataError(p, file, i, rid, 'bbox')
@@ -337,7 +337,7 @@ def _grounding_row(rid, path, w, h, query, box, file, i, split, box_convention, 
                     answer=grounding_answer(box, w, h, box_convention), split=split, prompt_template='grounding', image_size=[w, h],
                     boxes=[box], box_convention=str(BoxConvention.parse(box_convention)), category=query, source=source, meta=meta)
 
-# %% ../nbs/08_builders.ipynb #10e7510b
+# %% ../nbs/08_builders.ipynb #57d47d67
 def from_refcoco(file, image_root, out=None, *, bbox_format: str = 'xywh', split: str = 'train', box_convention: str = 'norm1000',
                  skip_invalid: bool = False, embed_images: bool = False, overwrite: bool = False):
     "Rows {image, query|sentence|question, bbox} (bbox in pixels, `xywh` or `xyxy`) -> grounding rows."
@@ -356,7 +356,7 @@ def from_refcoco(file, image_root, out=None, *, bbox_format: str = 'xywh', split
         return _grounding_row(rid, path, w, h, q, [float(v) for v in box], file, i, split, box_convention, embed_images, str(file))
     return _emit(_guard(convert, read_records(file, rows), report, skip_invalid, file, rows), out, report, skip_invalid, overwrite, file)
 
-# %% ../nbs/08_builders.ipynb #36d9f9dd
+# %% ../nbs/08_builders.ipynb #3329b648
 def from_lisa(folder, out=None, *, split: str = 'train', box_convention: str = 'norm1000', skip_invalid: bool = False,
               embed_images: bool = False, overwrite: bool = False):
     "A LISA ReasonSeg folder (NAME.jpg + NAME.json with 'text' queries and 'shapes' polygons) -> one grounding row per query."
@@ -379,7 +379,7 @@ def from_lisa(folder, out=None, *, split: str = 'train', box_convention: str = '
                                {'is_sentence': ann.get('is_sentence')}) for k, t in enumerate(texts)]
     return _emit(_guard(convert, jsons, report, skip_invalid, folder, [None] * len(jsons)), out, report, skip_invalid, overwrite, folder)
 
-# %% ../nbs/08_builders.ipynb #a5071704
+# %% ../nbs/08_builders.ipynb #f4dabe0f
 def from_clevr_math(file, image_root, out=None, *, split: str = 'train', skip_invalid: bool = False, embed_images: bool = False,
                     overwrite: bool = False):
     "CLEVR-Math-style rows {id?, image|image_filename, question|problem, answer|label|solution} -> counting rows."
@@ -399,7 +399,7 @@ def from_clevr_math(file, image_root, out=None, *, split: str = 'train', skip_in
                         prompt_template='counting', image_size=[w, h], source=str(file), meta={'question': q})
     return _emit(_guard(convert, read_records(file, rows), report, skip_invalid, file, rows), out, report, skip_invalid, overwrite, file)
 
-# %% ../nbs/08_builders.ipynb #4ffda729
+# %% ../nbs/08_builders.ipynb #1d576f1d
 def _geometry3k_records(folder: Path):
     "Geometry3K layout: one folder per problem with data.json and img_diagram.png."
     for d in sorted(p for p in folder.iterdir() if (p / 'data.json').exists()):
@@ -438,7 +438,7 @@ def from_geometry(path, image_root=None, out=None, *, split: str = 'train', skip
                         source=str(path), meta={'question': q})
     return _emit(_guard(convert, records, report, skip_invalid, path, rows), out, report, skip_invalid, overwrite, path)
 
-# %% ../nbs/08_builders.ipynb #3d64536f
+# %% ../nbs/08_builders.ipynb #06edfc00
 def trance_answer(steps, file=None, i=None, rid=None) -> str:
     "Canonical `func(obj, value), ...` text of steps given as dicts {obj|obj_idx, func|attr, value|val} or strings."
     out = []
@@ -457,7 +457,7 @@ def trance_answer(steps, file=None, i=None, rid=None) -> str:
     if not out: raise DataError("no transformation steps", file, i, rid, 'transformations')
     return ', '.join(out)
 
-# %% ../nbs/08_builders.ipynb #4d300244
+# %% ../nbs/08_builders.ipynb #865367a9
 def from_trance(file, image_root, out=None, *, split: str = 'train', skip_invalid: bool = False, embed_images: bool = False,
                 overwrite: bool = False):
     "TRANCE-style rows {id?, initial|image_initial, final|image_final, transformations|steps|solution} -> trance rows."
@@ -480,7 +480,7 @@ def from_trance(file, image_root, out=None, *, split: str = 'train', skip_invali
                         image_size=[w, h], source=str(file), meta={k: v for k, v in raw.items() if k in ('view', 'initial_state')})
     return _emit(_guard(convert, read_records(file, rows), report, skip_invalid, file, rows), out, report, skip_invalid, overwrite, file)
 
-# %% ../nbs/08_builders.ipynb #4ededfd6
+# %% ../nbs/08_builders.ipynb #354fc0f1
 def _common(p, image_root=True):
     if image_root: p.add_argument('--image-root', default=None, help='root of relative image paths (default: settings paths.image_root)')
     p.add_argument('--out', default=None, help='output dataset folder (default: settings paths.data_dir/NAME)')
@@ -520,7 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--size', type=int, default=224); p.add_argument('--seed', type=int, default=None); p.add_argument('--overwrite', action='store_true')
     return ap
 
-# %% ../nbs/08_builders.ipynb #d1b7456a
+# %% ../nbs/08_builders.ipynb #b13a3a1e
 def run_command(args, settings) -> object:
     "Run one parsed `rft-data` command; the dataset written."
     root = lambda: args.image_root or str(settings.path('image_root'))
@@ -552,7 +552,7 @@ def run_command(args, settings) -> object:
     if args.cmd == 'trance': return from_trance(args.file, root(), out, **kw)
     raise ValueError(f"unknown command {args.cmd!r}")
 
-# %% ../nbs/08_builders.ipynb #376bf31a
+# %% ../nbs/08_builders.ipynb #2b0a25a5
 def main(argv=None) -> int:
     "Entry point of `rft-data`."
     from rft_nb.config import settings_from_args, SettingsError
