@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-.PHONY: install demo test check-readme check-clean check-export nbtest pytest check-install export clean-nbs readme lint
+.PHONY: install demo test check-readme check-clean check-export nbtest pytest check-install export clean-nbs readme lint docs outputs nb-budget
 
 install: $(VENV)/.installed
 
@@ -44,7 +44,21 @@ nbtest: install
 pytest: install
 	$(BIN)/pytest -q
 
-test: check-clean check-export check-readme nbtest pytest
+# The browser tests of the docs (tests/test_docs.py) read the site `docs` builds, so docs comes before pytest.
+test: check-clean check-export check-readme nb-budget nbtest docs pytest
+
+# The documentation site in _docs/ (nbdev's doc processing, then nbconvert: Quarto cannot be installed offline).
+docs: install
+	$(PY) scripts/docs.py
+
+# Execute every notebook (cells nbdev-test would run) and keep the outputs, then nbdev-clean; NBS=path picks some.
+outputs: install
+	$(PY) scripts/run_notebooks.py $(NBS)
+	$(PY) scripts/nb_budget.py $(NBS)
+
+# Each notebook and each stored output within pyproject's [tool.rft_nb.notebook_budget].
+nb-budget: install
+	@$(PY) scripts/nb_budget.py
 
 export: install
 	$(BIN)/nbdev-clean && $(BIN)/nbdev-export

@@ -19,11 +19,11 @@ from .schema import (TASKS, FEATURES, DataError, BuildReport, make_row, validate
 
 # %% auto #0
 __all__ = ['LABEL_FORMATS', 'IMAGE_EXTS', 'resolve_image', 'read_records', 'infer_task', 'convert_custom', 'from_json',
-           'from_coco', 'read_label_file', 'from_label_file', 'from_image_folder', 'from_refcoco', 'from_lisa',
-           'from_clevr_math', 'from_geometry', 'trance_answer', 'from_trance', 'build_parser', 'run_command', 'build',
-           'main']
+           'from_coco', 'read_label_rows', 'read_label_file', 'from_label_file', 'from_image_folder', 'from_refcoco',
+           'from_lisa', 'from_clevr_math', 'from_geometry', 'trance_answer', 'from_trance', 'build_parser',
+           'run_command', 'build', 'main']
 
-# %% ../nbs/08_builders.ipynb #87dffd9d
+# %% ../nbs/08_builders.ipynb #df1e4a8a
 def resolve_image(path, image_root, file=None, row=None, id=None, field: str = 'image', _cache: dict | None = None):
     "(absolute path, (width, height)) of image `path` relative to `image_root`; a `DataError` when missing, corrupt or outside the root."
     def bad(reason): return DataError(reason, file, row, id, field)
@@ -44,12 +44,14 @@ def resolve_image(path, image_root, file=None, row=None, id=None, field: str = '
     if _cache is not None: _cache[key] = size
     return key, size
 
+# %% ../nbs/08_builders.ipynb #67f65103
 def _image_value(path: str, embed: bool) -> dict:
     return {'path': None, 'bytes': Path(path).read_bytes()} if embed else {'path': path, 'bytes': None}
 
-# %% ../nbs/08_builders.ipynb #2f762885
-def read_records(file) -> list | object:
+# %% ../nbs/08_builders.ipynb #9d9a8b8c
+def read_records(file, rows: list | None = None) -> list | object:
     "Rows of a JSON list (or {'data': [...]}), or an iterator over a JSONL file; errors name file and line."
+    # `rows`, when given, receives each record's own row in the file: its list index, or its line (from 0) in JSONL
     file = Path(file)
     if not file.is_file(): raise DataError(f"file not found", file)
     if file.suffix == '.jsonl':
@@ -57,6 +59,7 @@ def read_records(file) -> list | object:
             with open(file) as f:
                 for i, line in enumerate(f):
                     if not line.strip(): continue
+                    if rows is not None: rows.append(i)
                     try: yield json.loads(line)
                     except ValueError as e: yield DataError(f"line {i + 1} is not valid JSON: {e}", file, i)
         return gen()
@@ -64,11 +67,15 @@ def read_records(file) -> list | object:
     except ValueError as e: raise DataError(f"not valid JSON: {e}", file) from None
     if isinstance(data, dict):
         for k in ('data', 'rows', 'annotations', 'examples'):
-            if isinstance(data.get(k), list): return data[k]
-        raise DataError("expected a JSON list of rows (or an object with a 'data' list)", file)
+            if isinstance(data.get(k), list):
+                data = data[k]
+                break
+        else: raise DataError("expected a JSON list of rows (or an object with a 'data' list)", file)
     if not isinstance(data, list): raise DataError(f"expected a JSON list of rows, got {type(data).__name__}", file)
+    if rows is not None: rows.extend(range(len(data)))
     return data
 
+# %% ../nbs/08_builders.ipynb #24f10ea4
 def _emit(rows, out, report: BuildReport, skip_invalid: bool, overwrite: bool, file=None):
     "Write rows to `out` (atomically), or return them as an in-memory `Dataset` when `out` is None."
     if out is not None: return save_dataset(rows, out, overwrite=overwrite, skip_invalid=skip_invalid, report=report, file=file)
@@ -85,8 +92,11 @@ def _emit(rows, out, report: BuildReport, skip_invalid: bool, overwrite: bool, f
     report.written = len(good)
     return Dataset.from_list(good, features=FEATURES)
 
-def _guard(convert, items, report: BuildReport, skip_invalid: bool, file=None):
+# %% ../nbs/08_builders.ipynb #99070f62
+def _guard(convert, items, report: BuildReport, skip_invalid: bool, file=None, rows=None):
     "Rows from `convert(item, index)` for each item; bad ones raise or (skip_invalid) go to the report."
+    # An error names the item's own row in `file`: `rows[index]` when given (a line of a text file, the row
+    # before k-shot sampling; None when the item is a file of its own), else its index among the items.
     for i, it in enumerate(items):
         try:
             if isinstance(it, DataError): raise it
@@ -96,10 +106,11 @@ def _guard(convert, items, report: BuildReport, skip_invalid: bool, file=None):
             else: yield from r
         except DataError as e:
             e = e.at(file, i)
+            if rows is not None and e.row == i: e = DataError(e.reason, e.file, rows[i], e.id, e.field)
             if not skip_invalid: raise e from None
             report.skip(e)
 
-# %% ../nbs/08_builders.ipynb #78e60d5a
+# %% ../nbs/08_builders.ipynb #7766c69a
 _TRANCE_STEP = re.compile(r"(\w+)\((\w+),\s*'?(\w+)'?\)")
 
 def infer_task(solution: str) -> str:
@@ -112,6 +123,7 @@ def infer_task(solution: str) -> str:
     if _TRANCE_STEP.search(a) and all(m.group(1) in TRANCE_FUNCTIONS for m in _TRANCE_STEP.finditer(a)): return 'trance'
     return 'custom'
 
+# %% ../nbs/08_builders.ipynb #d8322568
 def _str_field(raw, key, file, i, rid, required=True, alts=()):
     for k in (key, *alts):
         if k in raw:
@@ -126,6 +138,7 @@ def _row_id(raw, i, prefix, file):
     if isinstance(rid, bool) or not isinstance(rid, (str, int)): raise DataError(f"expected a string or integer id, got {type(rid).__name__}", file, i, None, 'id')
     return str(rid)
 
+# %% ../nbs/08_builders.ipynb #3fefc44e
 def convert_custom(raw: dict, i: int, *, file=None, image_root=None, task=None, split='train', box_convention='norm1000',
                    embed_images=False, add_format_instruction=True, source='', _cache=None) -> dict:
     "One custom JSON row -> a schema row (a `DataError` naming the field when it cannot be)."
@@ -174,16 +187,18 @@ def convert_custom(raw: dict, i: int, *, file=None, image_root=None, task=None, 
                     category=category, classes=raw.get('classes') or [], options=raw.get('options') or raw.get('choices') or [],
                     source=source or str(file or ''), meta=meta)
 
+# %% ../nbs/08_builders.ipynb #3d5ea909
 def from_json(file, image_root=None, out=None, *, task: str | None = None, split: str = 'train', box_convention: str = 'norm1000',
               skip_invalid: bool = False, embed_images: bool = False, add_format_instruction: bool = True, overwrite: bool = False):
     "A custom JSON/JSONL file (Visual-RFT or Reason-RFT shape) -> dataset (written to `out` when given)."
     if task is not None and task not in TASKS: raise DataError(f"unknown task {task!r}; known: {', '.join(TASKS)}", file, field='task')
     report, cache = BuildReport(source=str(file)), {}
+    rows = []
     conv = lambda raw, i: convert_custom(raw, i, file=file, image_root=image_root, task=task, split=split, box_convention=box_convention,
                                          embed_images=embed_images, add_format_instruction=add_format_instruction, _cache=cache)
-    return _emit(_guard(conv, read_records(file), report, skip_invalid, file), out, report, skip_invalid, overwrite, file)
+    return _emit(_guard(conv, read_records(file, rows), report, skip_invalid, file, rows), out, report, skip_invalid, overwrite, file)
 
-# %% ../nbs/08_builders.ipynb #886c57bf
+# %% ../nbs/08_builders.ipynb #148a8c7d
 def from_coco(ann_file, image_dir, out=None, *, categories=None, novel=None, use: str = 'all', k_shot: int | None = None,
               seed: int = 0, split: str = 'train', box_convention: str = 'norm1000', skip_invalid: bool = False,
               embed_images: bool = False, overwrite: bool = False):
@@ -209,6 +224,7 @@ def from_coco(ann_file, image_dir, out=None, *, categories=None, novel=None, use
             imgs = sorted(i for i, c in per if c == cid)
             chosen += [(i, cid) for i in sorted(rng.sample(imgs, min(k_shot, len(imgs))))]
         keys = chosen
+    rows = [per[k][0][0] for k in keys]  # each row's first annotation: the file's own row
     cache = {}
     def convert(key, i):
         img_id, cid = key; rid = f"{img_id}-{cats[cid].replace(' ', '_')}"
@@ -232,13 +248,13 @@ def from_coco(ann_file, image_dir, out=None, *, categories=None, novel=None, use
                         answer=detection_answer(boxes, w, h, box_convention), split=split, prompt_template='detection',
                         image_size=[w, h], boxes=boxes, box_convention=str(BoxConvention.parse(box_convention)), category=c,
                         source=str(ann_file), meta={'image_id': img_id, 'category_id': cid, 'group': 'novel' if c in novel else 'base'})
-    return _emit(_guard(convert, keys, report, skip_invalid, ann_file), out, report, skip_invalid, overwrite, ann_file)
+    return _emit(_guard(convert, keys, report, skip_invalid, ann_file, rows), out, report, skip_invalid, overwrite, ann_file)
 
-# %% ../nbs/08_builders.ipynb #518a9c37
+# %% ../nbs/08_builders.ipynb #4c46735f
 def _classification_rows(items, classes, file, image_root, split, domain, label_kind, embed_images, source):
     cache = {}
     def convert(it, i):
-        path, label = it
+        path, label = it[0], it[1]
         rid = f"{Path(str(path)).stem}-{i}"
         if not isinstance(label, str) or not label.strip(): raise DataError(f"empty or non-string label {label!r}", file, i, rid, 'label')
         p, (w, h) = resolve_image(str(path), image_root, file, i, rid, 'image', cache)
@@ -247,12 +263,15 @@ def _classification_rows(items, classes, file, image_root, split, domain, label_
                         prompt_template='classification', image_size=[w, h], category=label, classes=classes, source=source)
     return convert
 
+# %% ../nbs/08_builders.ipynb #fad73c78
 def _kshot(items, k_shot, seed):
+    "`k_shot` items of each label (`item[1]`), drawn with a seeded generator, in label then item order; all items when k_shot is falsy."
     if not k_shot: return items
     rng, by = random.Random(seed), {}
     for it in items: by.setdefault(it[1], []).append(it)
-    return [it for lab in sorted(by) for it in sorted(rng.sample(by[lab], min(k_shot, len(by[lab]))))]
+    return [it for lab in sorted(by) for it in sorted(rng.sample(by[lab], min(k_shot, len(by[lab]))), key=lambda it: it[:2])]
 
+# %% ../nbs/08_builders.ipynb #ec2db492
 # text list formats: (first word, rest of the line) -> (image, label)
 LABEL_FORMATS = {
     'text': lambda first, rest: (first, rest),                                                          # "PATH LABEL..."
@@ -260,32 +279,40 @@ LABEL_FORMATS = {
     'fgvc-aircraft': lambda first, rest: (f"{first}.jpg", rest),                                       # "1025794 707-320"
 }
 
-def read_label_file(file, fmt: str = 'text') -> list[tuple[str, str]]:
-    "(image, label) pairs from a CSV (columns image,label), a JSON list of {image, label} or a text list, one image per line (`LABEL_FORMATS`)."
+def read_label_rows(file, fmt: str = 'text') -> list[tuple[str, str, int]]:
+    "(image, label, row) triples from a CSV (columns image,label), a JSON list of {image, label} or a text list (`LABEL_FORMATS`)."
+    # row: the file's own row, counted from 0: the JSON list index, or the line of a CSV or text file
     file = Path(file); text = file.read_text()
-    if file.suffix == '.json': return [(r.get('image'), r.get('label')) for r in json.loads(text)]
+    if file.suffix == '.json': return [(r.get('image'), r.get('label'), j) for j, r in enumerate(json.loads(text))]
     if file.suffix == '.csv':
-        rows = list(csv.DictReader(text.splitlines()))
-        if rows and not {'image', 'label'} <= set(rows[0]): raise DataError("CSV needs columns image,label", file)
-        return [(r['image'], r['label']) for r in rows]
+        reader = csv.DictReader(text.splitlines())
+        rows = [(r, reader.line_num - 1) for r in reader]
+        if rows and not {'image', 'label'} <= set(rows[0][0]): raise DataError("CSV needs columns image,label", file)
+        return [(r['image'], r['label'], j) for r, j in rows]
     if fmt not in LABEL_FORMATS: raise DataError(f"unknown label format {fmt!r} (known: {', '.join(LABEL_FORMATS)})", file)
     out = []
-    for line in text.splitlines():
+    for j, line in enumerate(text.splitlines()):
         if line.strip() and not line.startswith('#'):
             parts = line.strip().split(None, 1)
-            out.append(LABEL_FORMATS[fmt](parts[0], parts[1].strip() if len(parts) > 1 else ''))
+            out.append((*LABEL_FORMATS[fmt](parts[0], parts[1].strip() if len(parts) > 1 else ''), j))
     return out
 
+def read_label_file(file, fmt: str = 'text') -> list[tuple[str, str]]:
+    "(image, label) pairs from a CSV (columns image,label), a JSON list of {image, label} or a text list, one image per line (`LABEL_FORMATS`)."
+    return [(im, lab) for im, lab, _ in read_label_rows(file, fmt)]
+
+# %% ../nbs/08_builders.ipynb #1a1308b3
 def from_label_file(file, image_root, out=None, *, classes=None, k_shot: int | None = None, seed: int = 0, split: str = 'train',
                     domain: str = 'an object', label_kind: str = 'category', skip_invalid: bool = False, embed_images: bool = False,
                     overwrite: bool = False, label_format: str = 'text'):
-    "Few-shot classification rows from an (image, label) file (`read_label_file`)."
-    items = _kshot(read_label_file(file, label_format), k_shot, seed)
-    classes = list(classes) if classes else sorted({l for _, l in items if isinstance(l, str) and l})
+    "Few-shot classification rows from an (image, label) file (`read_label_rows`)."
+    items = _kshot(read_label_rows(file, label_format), k_shot, seed)
+    classes = list(classes) if classes else sorted({it[1] for it in items if isinstance(it[1], str) and it[1]})
     report = BuildReport(source=str(file))
     conv = _classification_rows(items, classes, file, image_root, split, domain, label_kind, embed_images, str(file))
-    return _emit(_guard(conv, items, report, skip_invalid, file), out, report, skip_invalid, overwrite, file)
+    return _emit(_guard(conv, items, report, skip_invalid, file, [it[2] for it in items]), out, report, skip_invalid, overwrite, file)
 
+# %% ../nbs/08_builders.ipynb #ea2b87a2
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.gif')
 
 def from_image_folder(root, out=None, *, k_shot: int | None = None, seed: int = 0, split: str = 'train', domain: str = 'an object',
@@ -293,15 +320,16 @@ def from_image_folder(root, out=None, *, k_shot: int | None = None, seed: int = 
     "Few-shot classification rows from `root/CLASS_NAME/*.jpg` (class names: underscores become spaces)."
     root = Path(root)
     if not root.is_dir(): raise DataError("image folder not found", root)
-    items = [(str(p.relative_to(root)), d.name.replace('_', ' ')) for d in sorted(root.iterdir()) if d.is_dir()
+    paths = [(str(p.relative_to(root)), d.name.replace('_', ' ')) for d in sorted(root.iterdir()) if d.is_dir()
              for p in sorted(d.iterdir()) if p.suffix.lower() in IMAGE_EXTS]
-    classes = sorted({l for _, l in items})
+    items = [(p, label, j) for j, (p, label) in enumerate(paths)]  # row: the image's place in the sorted listing
+    classes = sorted({label for _, label in paths})
     items = _kshot(items, k_shot, seed)
     report = BuildReport(source=str(root))
     conv = _classification_rows(items, classes, root, root, split, domain, label_kind, embed_images, str(root))
-    return _emit(_guard(conv, items, report, skip_invalid, root), out, report, skip_invalid, overwrite, root)
+    return _emit(_guard(conv, items, report, skip_invalid, root, [it[2] for it in items]), out, report, skip_invalid, overwrite, root)
 
-# %% ../nbs/08_builders.ipynb #2d44ae7a
+# %% ../nbs/08_builders.ipynb #6e03f78a
 def _grounding_row(rid, path, w, h, query, box, file, i, split, box_convention, embed_images, source, meta=None):
     p = box_problem(box, w, h)
     if p: raise DataError(p, file, i, rid, 'bbox')
@@ -309,10 +337,12 @@ def _grounding_row(rid, path, w, h, query, box, file, i, split, box_convention, 
                     answer=grounding_answer(box, w, h, box_convention), split=split, prompt_template='grounding', image_size=[w, h],
                     boxes=[box], box_convention=str(BoxConvention.parse(box_convention)), category=query, source=source, meta=meta)
 
+# %% ../nbs/08_builders.ipynb #57d47d67
 def from_refcoco(file, image_root, out=None, *, bbox_format: str = 'xywh', split: str = 'train', box_convention: str = 'norm1000',
                  skip_invalid: bool = False, embed_images: bool = False, overwrite: bool = False):
     "Rows {image, query|sentence|question, bbox} (bbox in pixels, `xywh` or `xyxy`) -> grounding rows."
     report, cache = BuildReport(source=str(file)), {}
+    rows = []
     def convert(raw, i):
         if not isinstance(raw, dict): raise DataError("expected a JSON object", file, i)
         rid = _row_id(raw, i, Path(file).stem, file)
@@ -324,8 +354,9 @@ def from_refcoco(file, image_root, out=None, *, bbox_format: str = 'xywh', split
         fmt = raw.get('bbox_format', bbox_format)
         box = [bb[0], bb[1], bb[0] + bb[2], bb[1] + bb[3]] if fmt == 'xywh' else list(bb)
         return _grounding_row(rid, path, w, h, q, [float(v) for v in box], file, i, split, box_convention, embed_images, str(file))
-    return _emit(_guard(convert, read_records(file), report, skip_invalid, file), out, report, skip_invalid, overwrite, file)
+    return _emit(_guard(convert, read_records(file, rows), report, skip_invalid, file, rows), out, report, skip_invalid, overwrite, file)
 
+# %% ../nbs/08_builders.ipynb #3329b648
 def from_lisa(folder, out=None, *, split: str = 'train', box_convention: str = 'norm1000', skip_invalid: bool = False,
               embed_images: bool = False, overwrite: bool = False):
     "A LISA ReasonSeg folder (NAME.jpg + NAME.json with 'text' queries and 'shapes' polygons) -> one grounding row per query."
@@ -346,13 +377,14 @@ def from_lisa(folder, out=None, *, split: str = 'train', box_convention: str = '
         if not texts: raise DataError("no query text", jf, i, rid, 'text')
         return [_grounding_row(f"{rid}-{k}", path, w, h, t, [float(v) for v in box], jf, i, split, box_convention, embed_images, str(jf),
                                {'is_sentence': ann.get('is_sentence')}) for k, t in enumerate(texts)]
-    return _emit(_guard(convert, jsons, report, skip_invalid, folder), out, report, skip_invalid, overwrite, folder)
+    return _emit(_guard(convert, jsons, report, skip_invalid, folder, [None] * len(jsons)), out, report, skip_invalid, overwrite, folder)
 
-# %% ../nbs/08_builders.ipynb #beef23e4
+# %% ../nbs/08_builders.ipynb #f4dabe0f
 def from_clevr_math(file, image_root, out=None, *, split: str = 'train', skip_invalid: bool = False, embed_images: bool = False,
                     overwrite: bool = False):
     "CLEVR-Math-style rows {id?, image|image_filename, question|problem, answer|label|solution} -> counting rows."
     report, cache = BuildReport(source=str(file)), {}
+    rows = []
     def convert(raw, i):
         if not isinstance(raw, dict): raise DataError("expected a JSON object", file, i)
         rid = _row_id(raw, i, Path(file).stem, file)
@@ -365,8 +397,9 @@ def from_clevr_math(file, image_root, out=None, *, split: str = 'train', skip_in
         return make_row(rid, 'counting', [_image_value(path, embed_images)], render_prompt('counting', question=q.strip()),
                         answer=str(a).strip(), split=raw.get('split', split), reasoning=raw.get('reasoning', '') or '',
                         prompt_template='counting', image_size=[w, h], source=str(file), meta={'question': q})
-    return _emit(_guard(convert, read_records(file), report, skip_invalid, file), out, report, skip_invalid, overwrite, file)
+    return _emit(_guard(convert, read_records(file, rows), report, skip_invalid, file, rows), out, report, skip_invalid, overwrite, file)
 
+# %% ../nbs/08_builders.ipynb #1d576f1d
 def _geometry3k_records(folder: Path):
     "Geometry3K layout: one folder per problem with data.json and img_diagram.png."
     for d in sorted(p for p in folder.iterdir() if (p / 'data.json').exists()):
@@ -378,8 +411,9 @@ def from_geometry(path, image_root=None, out=None, *, split: str = 'train', skip
                   overwrite: bool = False):
     "Geometry rows {id?, image, question|problem, options|choices?, answer} (JSON) or a Geometry3K folder -> geometry rows."
     path = Path(path); report, cache = BuildReport(source=str(path)), {}
+    rows = None if path.is_dir() else []
     if path.is_dir(): records, image_root = list(_geometry3k_records(path)), image_root or path
-    else: records = read_records(path)
+    else: records = read_records(path, rows)
     def convert(raw, i):
         if not isinstance(raw, dict): raise DataError("expected a JSON object", path, i)
         rid = _row_id(raw, i, path.stem, path)
@@ -402,8 +436,9 @@ def from_geometry(path, image_root=None, out=None, *, split: str = 'train', skip
         return make_row(rid, 'geometry', [_image_value(p, embed_images)], prob, answer=a, split=raw.get('split', split),
                         reasoning=raw.get('reasoning', '') or '', prompt_template=tmpl, image_size=[w, h], options=opts,
                         source=str(path), meta={'question': q})
-    return _emit(_guard(convert, records, report, skip_invalid, path), out, report, skip_invalid, overwrite, path)
+    return _emit(_guard(convert, records, report, skip_invalid, path, rows), out, report, skip_invalid, overwrite, path)
 
+# %% ../nbs/08_builders.ipynb #06edfc00
 def trance_answer(steps, file=None, i=None, rid=None) -> str:
     "Canonical `func(obj, value), ...` text of steps given as dicts {obj|obj_idx, func|attr, value|val} or strings."
     out = []
@@ -422,10 +457,12 @@ def trance_answer(steps, file=None, i=None, rid=None) -> str:
     if not out: raise DataError("no transformation steps", file, i, rid, 'transformations')
     return ', '.join(out)
 
+# %% ../nbs/08_builders.ipynb #865367a9
 def from_trance(file, image_root, out=None, *, split: str = 'train', skip_invalid: bool = False, embed_images: bool = False,
                 overwrite: bool = False):
     "TRANCE-style rows {id?, initial|image_initial, final|image_final, transformations|steps|solution} -> trance rows."
     report, cache = BuildReport(source=str(file)), {}
+    rows = []
     def convert(raw, i):
         if not isinstance(raw, dict): raise DataError("expected a JSON object", file, i)
         rid = _row_id(raw, i, Path(file).stem, file)
@@ -441,9 +478,9 @@ def from_trance(file, image_root, out=None, *, split: str = 'train', skip_invali
         return make_row(rid, 'trance', [_image_value(p, embed_images) for p, _ in res], render_prompt('trance', question=q),
                         answer=a, split=raw.get('split', split), reasoning=raw.get('reasoning', '') or '', prompt_template='trance',
                         image_size=[w, h], source=str(file), meta={k: v for k, v in raw.items() if k in ('view', 'initial_state')})
-    return _emit(_guard(convert, read_records(file), report, skip_invalid, file), out, report, skip_invalid, overwrite, file)
+    return _emit(_guard(convert, read_records(file, rows), report, skip_invalid, file, rows), out, report, skip_invalid, overwrite, file)
 
-# %% ../nbs/08_builders.ipynb #d5858222
+# %% ../nbs/08_builders.ipynb #354fc0f1
 def _common(p, image_root=True):
     if image_root: p.add_argument('--image-root', default=None, help='root of relative image paths (default: settings paths.image_root)')
     p.add_argument('--out', default=None, help='output dataset folder (default: settings paths.data_dir/NAME)')
@@ -483,6 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--size', type=int, default=224); p.add_argument('--seed', type=int, default=None); p.add_argument('--overwrite', action='store_true')
     return ap
 
+# %% ../nbs/08_builders.ipynb #b13a3a1e
 def run_command(args, settings) -> object:
     "Run one parsed `rft-data` command; the dataset written."
     root = lambda: args.image_root or str(settings.path('image_root'))
@@ -514,6 +552,7 @@ def run_command(args, settings) -> object:
     if args.cmd == 'trance': return from_trance(args.file, root(), out, **kw)
     raise ValueError(f"unknown command {args.cmd!r}")
 
+# %% ../nbs/08_builders.ipynb #2b0a25a5
 def build(argv=None) -> int:
     "`rft-data`: parse the command line, build the dataset, say what was written."
     from rft_nb.config import settings_from_args
