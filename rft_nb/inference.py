@@ -16,9 +16,9 @@ from .rows import render_for_model, row_prompt
 from .scoring import score_completion
 
 # %% auto #0
-__all__ = ['SAMPLING', 'sampling_settings', 'TransformersBackend', 'to_openai_messages', 'from_openai_messages', 'OpenAIBackend',
-           'vllm_engine_kwargs', 'vllm_request', 'vllm_sampling_kwargs', 'VLLMBackend', 'load_predictions',
-           'run_inference']
+__all__ = ['SAMPLING', 'sampling_settings', 'model_inputs', 'TransformersBackend', 'to_openai_messages', 'from_openai_messages',
+           'OpenAIBackend', 'vllm_engine_kwargs', 'vllm_request', 'vllm_sampling_kwargs', 'VLLMBackend',
+           'load_predictions', 'run_inference']
 
 # %% ../nbs/31_inference.ipynb #dcb32665
 SAMPLING = {
@@ -39,6 +39,14 @@ def sampling_settings(preset: str = 'reason_rft', # a key of `SAMPLING`
     return s
 
 # %% ../nbs/31_inference.ipynb #dd09426d
+def model_inputs(processor, prompts: list[tuple[list, list]]):
+    "The processor's batch for `(messages, images)` prompts: chat template with the generation prompt, images nested per prompt."
+    texts = [processor.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m, _ in prompts]
+    images = [list(ims) for _, ims in prompts]
+    # the template already wrote any BOS (Gemma 3): the tokenizer must not add a second one
+    return processor(text=texts, images=images if any(images) else None, return_tensors='pt', padding=True,
+                     add_special_tokens=False)
+
 class TransformersBackend:
     "Batched generation with a transformers model and its processor (left padding)."
     name = 'transformers'
@@ -55,16 +63,11 @@ class TransformersBackend:
         if adapter is not None and merge: m = m.merge_and_unload()
         return cls(m, p)
 
-    def prompt_texts(self, prompts: list[tuple[list, list]]) -> list[str]:
-        "The chat-templated text of each `(messages, images)` prompt, generation prompt included."
-        return [self.processor.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m, _ in prompts]
-
     def generate(self, prompts: list[tuple[list, list]], sampling: dict) -> list[str]:
         "Completions (new text only, special tokens removed) for `(messages, images)` prompts."
         import torch
         proc, tok = self.processor, self.processor.tokenizer
-        images = [im for _, ims in prompts for im in ims]
-        inputs = proc(text=self.prompt_texts(prompts), images=images or None, return_tensors='pt', padding=True).to(self.model.device)
+        inputs = model_inputs(proc, prompts).to(self.model.device)
         kw = dict(max_new_tokens=int(sampling['max_new_tokens']), pad_token_id=tok.pad_token_id)
         if sampling.get('temperature', 0) > 0:
             kw.update(do_sample=True, temperature=float(sampling['temperature']), top_p=float(sampling.get('top_p', 1.0)),

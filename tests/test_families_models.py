@@ -89,8 +89,8 @@ def train_env(cache_dir, tmp_path_factory):
     e.pop('WORLD_SIZE', None)
     return e, root
 
-# The counting rows have no boxes; the box convention of each family is rft_nb.families' business, tested there.
-COMMON = ['--dataset_path', 'counting', '--box_convention', 'norm1000', '--max_steps', '2', '--logging_steps', '1',
+# Every family's view (box convention, <think> in the template) comes from rft_nb.families, as in a real run.
+COMMON = ['--dataset_path', 'counting', '--max_steps', '2', '--logging_steps', '1',
           '--report_to', 'none', '--gradient_checkpointing', 'false', '--seed', '0', '--save_strategy', 'no']
 SFT = ['--per_device_train_batch_size', '2', '--learning_rate', '5e-3', '--merge_adapter', 'true',
        '--finetune_vision_layers', 'true']

@@ -12,7 +12,7 @@ import pytest, torch
 from rft_nb.families import ModelView, FAMILIES, get_family, detection_answer, grounding_answer, BoxConvention
 from rft_nb.models import TINY_MODELS, tiny_model_path, load_processor
 from rft_nb.rows import to_grpo_rows, to_sft_rows, row_prompt, render_for_model
-from rft_nb.inference import TransformersBackend
+from rft_nb.inference import TransformersBackend, model_inputs
 from rft_nb.scoring import score_completion
 from rft_nb.schema import save_dataset, to_pil
 from rft_nb.synthetic import make_synthetic, synthetic_rows
@@ -27,11 +27,8 @@ def model(request, cache_dir):
     return request.param, path, proc
 
 def _eval_inputs(proc, view, row):
-    "What `TransformersBackend.generate` feeds the model for one rendered row."
-    r = render_for_model(row, view)
-    msgs, images = row_prompt(r)
-    text = proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
-    return proc(text=[text], images=images, return_tensors='pt')
+    "What `TransformersBackend.generate` feeds the model for one row (rendered for the model, as `run_inference` does)."
+    return model_inputs(proc, [row_prompt(render_for_model(row, view))])
 
 def test_grpo_prompt_tokens_equal_evaluation(model):
     from trl.data_utils import prepare_multimodal_messages
