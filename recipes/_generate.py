@@ -35,9 +35,19 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent))
 from rft_nb.rewards import TASK_REWARDS  # noqa: E402  (the one table of which reward each task trains with)
 
-MODELS = {  # name -> checkpoint
+MODELS = {  # name -> checkpoint: the papers' models, then the families people fine-tune now (rft_nb.families)
     'qwen2vl_2b': 'Qwen/Qwen2-VL-2B-Instruct', 'qwen2vl_7b': 'Qwen/Qwen2-VL-7B-Instruct',
-    'qwen25vl_3b': 'Qwen/Qwen2.5-VL-3B-Instruct', 'qwen25vl_7b': 'Qwen/Qwen2.5-VL-7B-Instruct'}
+    'qwen25vl_3b': 'Qwen/Qwen2.5-VL-3B-Instruct', 'qwen25vl_7b': 'Qwen/Qwen2.5-VL-7B-Instruct',
+    'qwen3vl_2b': 'Qwen/Qwen3-VL-2B-Instruct', 'qwen3vl_4b': 'Qwen/Qwen3-VL-4B-Instruct',
+    'qwen3vl_8b': 'Qwen/Qwen3-VL-8B-Instruct',
+    'qwen35_2b': 'Qwen/Qwen3.5-2B', 'qwen35_4b': 'Qwen/Qwen3.5-4B', 'qwen35_9b': 'Qwen/Qwen3.5-9B'}
+# The newer models get the papers' settings unchanged, so that a result on them is comparable with the papers' on
+# Qwen2-VL / Qwen2.5-VL: the same pixel cap (the processors' own minimum, 256 x 256 for Qwen3-VL / Qwen3.5, still
+# applies), learning rate, KL, sampling and batch. Visual-RFT's one model-size rule (4 generations instead of 8 for
+# its 7B) is applied to every model above 4B. Qwen3.5's chat template opens <think> in the generation prompt: the
+# papers' format reward (`format_paper`) scores 0 on every completion of such a model, so use the hardened recipe there.
+THINKING = {'qwen35_2b', 'qwen35_4b', 'qwen35_9b'}
+LARGE = {m for m in MODELS if m.rsplit('_', 1)[1] in ('7b', '8b', '9b')}
 REASON_TASKS = {'counting': 'counting', 'structure': 'geometry', 'spatial': 'trance'}  # recipe folder -> row task
 VISUAL_TASKS = {'detection': 'detection', 'classification': 'classification', 'grounding': 'grounding'}
 REASON_EPOCHS = {'counting': 1, 'structure': 5, 'spatial': 1}           # their task1 / task2 / task3 RL scripts
@@ -77,6 +87,8 @@ def write_grpo_pair(path, d, task, comment):
     "The paper recipe at `path` and its hardened sibling `<stem>_hardened.yaml`."
     paper, hardened = TASK_REWARDS[task]['paper'], TASK_REWARDS[task]['hardened']
     note = f"Paper-exact rewards ({', '.join(paper)}): reproduces the paper. Recommended: {path.stem}_hardened.yaml"
+    if path.relative_to(HERE).parts[0] in THINKING:
+        note += "\nThis model's template opens <think> in the generation prompt: format_paper scores 0 on it (use the hardened recipe)"
     write(path, dict(d, reward_funcs=paper), f"{comment}\n{note}")
     out = d['output_dir'] + '_hardened'
     write(path.with_name(path.stem + '_hardened.yaml'), dict(d, reward_funcs=hardened, output_dir=out),
@@ -113,7 +125,7 @@ def main():
                               output_dir=f"{m}/{folder}/reason_rft_stage2")
                 write_grpo_pair(d / 'reason_rft_stage2_grpo.yaml', stage2, task,
                                 f"Reason-RFT stage 2: GRPO on the other 90%, from stage 1: {m}, {folder}, {hw} ({launch})")
-            gen = 4 if m.endswith('7b') else 8  # Visual-RFT used 4 generations for 7B
+            gen = 4 if m in LARGE else 8  # Visual-RFT used 4 generations for 7B
             for folder, task in VISUAL_TASKS.items():
                 g = dict(base, dataset_path=f"visual_rft/{folder}", dataset_split='train', **VISUAL_GRPO,
                          num_generations=gen, per_device_train_batch_size=gen,
