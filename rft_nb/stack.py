@@ -12,12 +12,12 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['UNSLOTH_GATE_FILE', 'VLLM_REGISTRY_FILE', 'TRL_IMPORT_UTILS_FILE', 'MODEL_TYPE_PATTERNS', 'GPU_PYTHON',
-           'GPU_PLATFORMS', 'SOURCE_ONLY', 'pyproject_path', 'requirements', 'canonical', 'pinned_version',
-           'wheels_dir', 'PackageSource', 'find_wheel', 'package_source', 'module_literal', 'module_dict_keys',
-           'method_params', 'class_fields', 'call_keywords', 'unsloth_vllm_vlm_types', 'vllm_multimodal_architectures',
-           'trl_vllm_range', 'StackFacts', 'read_stack_facts', 'config_model_types', 'model_type_from_name',
-           'architecture_for', 'ExtraConflict', 'gpu_install_set', 'resolve', 'sdist_requires', 'unmet',
-           'check_gpu_extra', 'check_gpu_extra_main']
+           'GPU_PLATFORMS', 'SOURCE_ONLY', 'WHEEL_DISTS', 'pyproject_path', 'requirements', 'canonical',
+           'pinned_version', 'wheels_dir', 'PackageSource', 'find_wheel', 'package_source', 'module_literal',
+           'module_dict_keys', 'method_params', 'class_fields', 'call_keywords', 'unsloth_vllm_vlm_types',
+           'vllm_multimodal_architectures', 'trl_vllm_range', 'StackFacts', 'read_stack_facts', 'config_model_types',
+           'model_type_from_name', 'architecture_for', 'ExtraConflict', 'gpu_install_set', 'resolve', 'sdist_requires',
+           'unmet', 'check_gpu_extra', 'check_gpu_extra_main', 'download_sources', 'main']
 
 # %% ../nbs/03_stack.ipynb #00aa5a4c
 def pyproject_path() -> Path | None:
@@ -338,9 +338,34 @@ def check_gpu_extra_main(argv=None):
         sys.exit(1)
     print('check-gpu-extra: the gpu extra agrees with itself')
 
-# %% ../nbs/03_stack.ipynb #f767b05f
-if __name__ == '__main__' and 'IPython' not in sys.modules:
-    if sys.argv[1:2] != ['check-gpu-extra']:
-        print('usage: python -m rft_nb.stack check-gpu-extra --torch torch==X [--report FILE]', file=sys.stderr)
+# %% ../nbs/03_stack.ipynb #ce1b20ab
+WHEEL_DISTS = ('unsloth', 'unsloth_zoo', 'vllm')   # read offline: Unsloth's gate and signatures, vLLM's registry and API
+
+def download_sources(dest: str | Path | None = None, extra: str = 'gpu') -> list[Path]:
+    "Download the pinned `WHEEL_DISTS` wheels and `SOURCE_ONLY` sdists into `dest` (default `wheels_dir()`), skipping those present."
+    dest = Path(dest) if dest else wheels_dir()
+    dest.mkdir(parents=True, exist_ok=True)
+    out = []
+    for dist in WHEEL_DISTS + SOURCE_ONLY:
+        v = pinned_version(dist, extra)
+        if v is None: raise ExtraConflict(f"{dist} is not pinned exactly (==) in the base requirements or [{extra}]")
+        have = find_wheel(dist, v, dest) if dist in WHEEL_DISTS else next(iter(sorted(dest.glob(f"{canonical(dist)}-{v}.tar.gz"))), None)
+        if have is None:
+            kind = ['--only-binary=:all:', '--python-version', GPU_PYTHON, '--platform', 'manylinux_2_28_x86_64'] if dist in WHEEL_DISTS else ['--no-binary=:all:']
+            subprocess.run([sys.executable, '-m', 'pip', 'download', '--quiet', '--no-deps', *kind, '-d', str(dest), f"{dist}=={v}"], check=True)
+            have = find_wheel(dist, v, dest) if dist in WHEEL_DISTS else next(iter(sorted(dest.glob(f"{canonical(dist)}-{v}.tar.gz"))), None)
+        out.append(have)
+    return out
+
+# %% ../nbs/03_stack.ipynb #5682fdd6
+def main(argv=None):
+    "`python -m rft_nb.stack {download-wheels [DIR] | check-gpu-extra --torch torch==X}`."
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ['download-wheels']:
+        for p in download_sources(argv[1] if len(argv) > 1 else None): print(p)
+    elif argv[:1] == ['check-gpu-extra']: check_gpu_extra_main(argv[1:])
+    else:
+        print('usage: python -m rft_nb.stack {download-wheels [DIR] | check-gpu-extra --torch torch==X [--report FILE]}', file=sys.stderr)
         sys.exit(2)
-    check_gpu_extra_main(sys.argv[2:])
+
+if __name__ == '__main__' and 'IPython' not in sys.modules: main()
