@@ -16,8 +16,8 @@ __all__ = ['UNSLOTH_GATE_FILE', 'VLLM_REGISTRY_FILE', 'TRL_IMPORT_UTILS_FILE', '
            'pinned_version', 'wheels_dir', 'PackageSource', 'find_wheel', 'package_source', 'module_literal',
            'module_dict_keys', 'method_params', 'class_fields', 'call_keywords', 'unsloth_vllm_vlm_types',
            'vllm_multimodal_architectures', 'trl_vllm_range', 'StackFacts', 'read_stack_facts', 'config_model_types',
-           'model_type_from_name', 'architecture_for', 'ExtraConflict', 'gpu_install_set', 'resolve', 'sdist_requires',
-           'unmet', 'check_gpu_extra', 'check_gpu_extra_main', 'download_sources', 'main']
+           'model_type_from_name', 'architecture_for', 'ExtraConflict', 'gpu_install_set', 'find_python', 'resolve',
+           'sdist_requires', 'unmet', 'check_gpu_extra', 'check_gpu_extra_main', 'download_sources', 'main']
 
 # %% ../nbs/03_stack.ipynb #00aa5a4c
 def pyproject_path() -> Path | None:
@@ -261,11 +261,24 @@ def gpu_install_set(extra: str = 'gpu') -> tuple[list[str], list[str]]:
         (sources if canonical(req.name) in SOURCE_ONLY else wheels).append(str(req))
     return wheels, sources
 
-def resolve(reqs: list[str], report: str | Path, python: str = GPU_PYTHON, platforms=GPU_PLATFORMS) -> dict:
+def find_python(version: str = GPU_PYTHON) -> str | None:
+    """A throwaway venv of Python `version` with a current pip (made once under `.cache/py<version>` from an interpreter on
+    PATH or one of pyenv's), so pip evaluates environment markers as the GPU box will; None where there is no such Python."""
+    import glob, shutil
+    venv = wheels_dir().parent / f'py{version}'
+    if (venv / 'bin' / 'python').exists(): return str(venv / 'bin' / 'python')
+    cands = [shutil.which(f'python{version}')] + sorted(glob.glob(os.path.expanduser(f'~/.pyenv/versions/{version}.*/bin/python{version}')))
+    for c in cands:
+        if c and subprocess.run([c, '-m', 'venv', str(venv)], capture_output=True).returncode == 0:
+            py = str(venv / 'bin' / 'python')
+            if subprocess.run([py, '-m', 'pip', 'install', '--quiet', '--upgrade', 'pip'], capture_output=True).returncode == 0: return py
+            shutil.rmtree(venv, ignore_errors=True)
+    return None
+
+def resolve(reqs: list[str], report: str | Path, python: str = GPU_PYTHON, platforms=GPU_PLATFORMS, interpreter: str | None = None) -> dict:
     "pip's resolution of `reqs` for `python` on `platforms`, without installing: {name: install item of pip's report}."
-    cmd = [sys.executable, '-m', 'pip', 'install', '--dry-run', '--ignore-installed', '--quiet', '--report', str(report),
-           '--use-feature=fast-deps', '--python-version', python, '--only-binary=:all:',
-           *[f'--platform={p}' for p in platforms], *reqs]
+    cmd = [interpreter or sys.executable, '-m', 'pip', 'install', '--dry-run', '--ignore-installed', '--quiet', '--report', str(report),
+           '--use-feature=fast-deps', '--only-binary=:all:', '--python-version', python, *[f'--platform={p}' for p in platforms], *reqs]
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
         err = '\n'.join(l for l in p.stderr.splitlines() if 'fast-deps' not in l and 'is ignored' not in l)
@@ -297,13 +310,25 @@ def unmet(requires: list[str], versions: dict[str, str], extras=(), python: str 
 def check_gpu_extra(cpu_torch: str, report: str | Path, extra: str = 'gpu', wheel_dir: str | Path | None = None,
                     log=print) -> dict[str, str]:
     "Resolve base + `extra` for a GPU box and check it agrees with itself; return {name: version}. Raises `ExtraConflict`."
+    from packaging.requirements import Requirement
     from packaging.version import Version
     wheels, sources = gpu_install_set(extra)
-    items = resolve(wheels, report)
+    interp = find_python(GPU_PYTHON)
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if interp is None:
+        log(f"  no Python {GPU_PYTHON} here: pip evaluates environment markers for Python {here} (wheel tags for {GPU_PYTHON});"
+            f" a requirement whose marker holds only on {GPU_PYTHON} is reported below, not failed")
+    items = resolve(wheels, report, interpreter=interp)
     versions = {n: i['metadata']['version'] for n, i in items.items()}
-    problems = []
-    for n, i in items.items():   # what pip promised, checked again from the report's metadata
-        problems += [f"{n} {versions[n]} needs {b}" for b in unmet(i['metadata'].get('requires_dist', []), versions, i.get('requested_extras') or ())]
+    problems, notes = [], []
+    for n, i in items.items():   # what pip promised, checked again from the report's metadata, markers for the GPU box's Python
+        req, extras = i['metadata'].get('requires_dist', []), i.get('requested_extras') or ()
+        bad = unmet(req, versions, extras)
+        if interp is None:   # pip never saw the requirements whose markers are false on this Python
+            notes += [f"{n} {versions[n]} needs {b}" for b in bad if b not in unmet(req, versions, extras, python=here)]
+            bad = [b for b in bad if b in unmet(req, versions, extras, python=here)]
+        problems += [f"{n} {versions[n]} needs {b}" for b in bad]
+    for m in notes: log(f"  note (Python {GPU_PYTHON} only, pip would honour it there): {m}")
     for r in sources:
         req = Requirement(r)
         d = Path(wheel_dir) if wheel_dir else wheels_dir()

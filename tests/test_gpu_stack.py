@@ -99,21 +99,23 @@ def test_every_recipe_runs_as_written_on_a_gpu_box(facts):
         assert errors == [], (r, errors)
         if is_grpo(r): assert 'GPU box (CUDA, gpu extra): generation engine ' in text, text
 
-def test_dry_run_cli(facts):
+def test_dry_run_cli(facts, capsys):
     "`rft-grpo --config RECIPE --dry-run` says backend, engine and why, without loading weights; a forced engine that cannot run exits 2."
-    def dry(*args):
-        return subprocess.run([sys.executable, '-m', 'rft_nb.train', 'grpo', '--dry-run', *args], capture_output=True, text=True,
-                              cwd=ROOT, timeout=300)
-    p = dry('--config', 'recipes/qwen2vl_2b/detection/1gpu_qlora/visual_rft.yaml')
+    p = subprocess.run([sys.executable, '-m', 'rft_nb.train', 'grpo', '--dry-run', '--config', 'recipes/qwen2vl_2b/detection/1gpu_qlora/visual_rft.yaml'],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
     assert 'model types: qwen2_vl (inferred from the name' in p.stdout
     assert 'GPU box (CUDA, gpu extra): backend unsloth' in p.stdout
     assert 'GPU box (CUDA, gpu extra): generation engine transformers (auto: no unsloth_vllm: unsloth 2026.10.9' in p.stdout
     assert 'refuses fast_inference for qwen2_vl' in p.stdout and 'Loading weights' not in p.stdout + p.stderr
-    p = dry('--config', 'recipes/qwen2vl_2b/detection/8gpu_full/visual_rft.yaml')
-    assert 'GPU box (CUDA, gpu extra): generation engine trl_vllm (auto: Qwen2VLForConditionalGeneration in vLLM' in p.stdout, p.stdout
-    p = dry('--config', 'recipes/qwen2vl_2b/detection/1gpu_qlora/visual_rft.yaml', '--generation_engine', 'unsloth_vllm')
-    assert p.returncode == 2 and 'cannot run' in p.stdout, p.stdout
+    from rft_nb.train import grpo_main
+    def dry(*args):
+        with pytest.raises(SystemExit) as e: grpo_main(['--dry-run', *args])
+        return e.value.code, capsys.readouterr().out
+    code, out = dry('--config', str(ROOT / 'recipes/qwen2vl_2b/detection/8gpu_full/visual_rft.yaml'))
+    assert code == 0 and 'GPU box (CUDA, gpu extra): generation engine trl_vllm (auto: Qwen2VLForConditionalGeneration in vLLM' in out, out
+    code, out = dry('--config', str(ROOT / 'recipes/qwen2vl_2b/detection/1gpu_qlora/visual_rft.yaml'), '--generation_engine', 'unsloth_vllm')
+    assert code == 2 and 'GPU box (CUDA, gpu extra): cannot run: generation_engine unsloth_vllm cannot run' in out, out
 
 def test_trl_calls_match_vllm_031(vllm):
     "TRL 1.15's vLLM colocate code calls LLM, SamplingParams and generate with names vLLM 0.31.0 has, and sends images in its format."
