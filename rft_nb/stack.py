@@ -315,6 +315,7 @@ def check_gpu_extra(cpu_torch: str, report: str | Path, extra: str = 'gpu', whee
     wheels, sources = gpu_install_set(extra)
     interp = find_python(GPU_PYTHON)
     here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    log(f"  pip of {interp or sys.executable}")
     if interp is None:
         log(f"  no Python {GPU_PYTHON} here: pip evaluates environment markers for Python {here} (wheel tags for {GPU_PYTHON});"
             f" a requirement whose marker holds only on {GPU_PYTHON} is reported below, not failed")
