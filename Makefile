@@ -6,8 +6,12 @@ BIN := $(VENV)/bin
 # CPU torch must be installed before anything that depends on torch, or pip pulls a CUDA build.
 TORCH ?= torch==2.13.0
 export PIP_DISABLE_PIP_VERSION_CHECK=1
+# DeepSpeed compiles two small C++ ops (shm comm, cpu_adam) on first use: keep them between runs.
+export TORCH_EXTENSIONS_DIR ?= $(CURDIR)/.cache/torch_extensions
+# The pinned GPU packages' wheels (Unsloth, unsloth_zoo, vLLM) and DeepSpeed's sdist, read offline by the tests.
+WHEELS := .cache/wheels
 
-.PHONY: install demo test check-readme check-clean check-export nbtest pytest check-install export clean-nbs readme lint docs outputs nb-budget
+.PHONY: install demo test check-readme check-clean check-export nbtest pytest check-install export clean-nbs readme lint docs outputs nb-budget wheels check-gpu-extra
 
 install: $(VENV)/.installed
 
@@ -38,14 +42,14 @@ check-export: install
 	after=$$(find rft_nb -name '*.py' | sort | xargs cat | sha1sum); \
 	if [ "$$before" != "$$after" ]; then echo "rft_nb/ did not match the notebooks: run nbdev-export and commit"; exit 1; fi; echo "check-export: package matches notebooks"
 
-nbtest: install
+nbtest: install wheels
 	$(BIN)/nbdev-test --n-workers 2
 
-pytest: install
+pytest: install wheels
 	$(BIN)/pytest -q
 
 # The browser tests of the docs (tests/test_docs.py) read the site `docs` builds, so docs comes before pytest.
-test: check-clean check-export check-readme nb-budget nbtest docs pytest
+test: check-clean check-export check-readme check-gpu-extra nb-budget nbtest docs pytest
 
 # The documentation site in _docs/ (nbdev's doc processing, then nbconvert: Quarto cannot be installed offline).
 docs: install
@@ -59,6 +63,18 @@ outputs: install
 # Each notebook and each stored output within pyproject's [tool.rft_nb.notebook_budget].
 nb-budget: install
 	@$(PY) scripts/nb_budget.py
+
+# Downloaded once per checkout (vLLM's wheel is about 320 MB); the GPU-stack tests skip, saying why, without them.
+wheels: $(WHEELS)/.done
+
+$(WHEELS)/.done: pyproject.toml | install
+	$(PY) -m rft_nb.stack download-wheels $(WHEELS)
+	touch $@
+
+# Resolve base + [gpu] for a GPU box (Linux x86-64, Python 3.12, CUDA torch) from the registry's metadata, without
+# installing or downloading wheels; fail on a conflict or a version outside a package's declared support.
+check-gpu-extra: install wheels
+	$(PY) -m rft_nb.stack check-gpu-extra --torch $(TORCH) --report .cache/gpu-extra-report.json
 
 export: install
 	$(BIN)/nbdev-clean && $(BIN)/nbdev-export

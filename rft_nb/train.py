@@ -17,12 +17,14 @@ from .models import resolve_model_path, load_processor, patch_trl_for_cpu, Model
 log = logging.getLogger('rft_nb.train')
 
 # %% auto #0
-__all__ = ['log', 'LANGUAGE_LORA_TARGETS', 'VISION_MODULES', 'VISION_LORA_TARGETS', 'VISION_SPECIAL_TOKENS', 'RFTArgs',
-           'RFTSFTConfig', 'RFTGRPOConfig', 'ConfigError', 'parse_config', 'world_size', 'pick_backend', 'check_config',
-           'load_training_data', 'model_view', 'check_reward_columns', 'lora_target_regex', 'load_trl_model',
-           'unsloth_load_kwargs', 'unsloth_peft_kwargs', 'unsloth_uses_vllm', 'load_unsloth_model',
-           'suppress_vision_tokens', 'RolloutRecorder', 'save_outputs', 'last_complete_checkpoint', 'resolve_run_paths',
-           'train_grpo', 'train_sft', 'close_distributed', 'sft_main', 'grpo_main', 'main']
+__all__ = ['log', 'LANGUAGE_LORA_TARGETS', 'VISION_MODULES', 'VISION_LORA_TARGETS', 'GENERATION_ENGINES', 'VISION_SPECIAL_TOKENS',
+           'RFTArgs', 'RFTSFTConfig', 'RFTGRPOConfig', 'ConfigError', 'parse_config', 'world_size', 'pick_backend',
+           'check_config', 'unsloth_vllm_problems', 'trl_vllm_problems', 'pick_generation_engine', 'model_types_for',
+           'choose_generation_engine', 'apply_generation_engine', 'load_training_data', 'model_view',
+           'check_reward_columns', 'lora_target_regex', 'load_trl_model', 'unsloth_load_kwargs', 'unsloth_peft_kwargs',
+           'load_unsloth_model', 'suppress_vision_tokens', 'RolloutRecorder', 'save_outputs',
+           'last_complete_checkpoint', 'resolve_run_paths', 'train_grpo', 'train_sft', 'dry_run', 'close_distributed',
+           'sft_main', 'grpo_main', 'main']
 
 # %% ../nbs/20_train.ipynb #7e8073fc
 LANGUAGE_LORA_TARGETS = r'.*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)'
@@ -51,7 +53,7 @@ class RFTArgs:
     merge_adapter: bool = field(default=False, metadata={'help': 'also save merged full weights to OUTPUT_DIR/merged'})
     image_min_pixels: int | None = None
     image_max_pixels: int | None = None
-    fast_inference: bool = field(default=True, metadata={'help': 'unsloth backend: vLLM in-process generation for GRPO'})
+    generation_engine: str = field(default='auto', metadata={'help': 'GRPO rollouts: auto | unsloth_vllm | trl_vllm | transformers'})
     gpu_memory_utilization: float = 0.6
 
 @dataclass
@@ -126,6 +128,83 @@ def check_config(args, backend: str):
     if args.stage_part not in (None, '', 'sft', 'rl'):
         raise ConfigError(f"stage_part must be 'sft' or 'rl', not {args.stage_part!r}")
 
+# %% ../nbs/20_train.ipynb #d705553c
+GENERATION_ENGINES = ('auto', 'unsloth_vllm', 'trl_vllm', 'transformers')
+
+def unsloth_vllm_problems(model_types, facts, cuda: bool, vllm_installed: bool, finetune_vision_layers: bool = False) -> list[str]:
+    "Why Unsloth's in-process vLLM cannot generate for a checkpoint with these model types (empty: it can)."
+    out = [p for p, bad in [('no CUDA GPU', not cuda), ('vllm is not installed', not vllm_installed)] if bad]
+    gate = facts.unsloth_vlm_types
+    if gate is None: out.append(f"Unsloth's gate could not be read ({facts.unsloth_origin})")
+    elif not any(t in gate for t in model_types):
+        out.append(f"{facts.unsloth_origin} refuses fast_inference for {', '.join(model_types) or 'an unknown model type'} "
+                   f"(its VLLM_SUPPORTED_VLM: {', '.join(gate)})")
+    if finetune_vision_layers: out.append("Unsloth's vLLM path cannot adapt the vision tower (finetune_vision_layers)")
+    return out
+
+def trl_vllm_problems(architecture: str | None, facts, cuda: bool, vllm_installed: bool, load_in_4bit: bool = False) -> list[str]:
+    "Why TRL's vLLM colocate mode cannot generate for this architecture (empty: it can)."
+    out = [p for p, bad in [('no CUDA GPU', not cuda), ('vllm is not installed', not vllm_installed)] if bad]
+    if facts.vllm_architectures is None: out.append(f"vLLM's model registry could not be read ({facts.vllm_origin})")
+    elif architecture not in facts.vllm_architectures:
+        out.append(f"{facts.vllm_origin} does not serve {architecture or 'an unknown architecture'}")
+    if load_in_4bit: out.append('TRL cannot push a 4-bit (QLoRA) model into vLLM: merged bitsandbytes weights (huggingface/trl#4973)')
+    return out
+
+def pick_generation_engine(requested: str, backend: str, model_types: list[str], architecture: str | None, facts, *,
+                           cuda: bool, vllm_installed: bool, load_in_4bit: bool = False, finetune_vision_layers: bool = False) -> tuple[str, str]:
+    "(engine, reason) that generates GRPO rollouts for `requested` in GENERATION_ENGINES, on `backend`."
+    if requested not in GENERATION_ENGINES: raise ConfigError(f"generation_engine must be one of {', '.join(GENERATION_ENGINES)}, not {requested!r}")
+    if requested == 'transformers': return 'transformers', 'asked for'
+    mine, other = ('unsloth_vllm', 'trl_vllm') if backend == 'unsloth' else ('trl_vllm', 'unsloth_vllm')
+    if requested == other:
+        raise ConfigError(f"generation_engine {other} does not run with backend {backend}: "
+                          f"{'Unsloth owns its vLLM engine (backend unsloth)' if other == 'unsloth_vllm' else 'TRL colocates vLLM with a transformers + PEFT model (backend trl)'}")
+    problems = (unsloth_vllm_problems(model_types, facts, cuda, vllm_installed, finetune_vision_layers) if mine == 'unsloth_vllm'
+                else trl_vllm_problems(architecture, facts, cuda, vllm_installed, load_in_4bit))
+    if requested == mine:
+        if problems: raise ConfigError(f"generation_engine {mine} cannot run: {'; '.join(problems)}. Use generation_engine auto or transformers.")
+        return mine, 'asked for'
+    if not problems:
+        src = facts.unsloth_origin if mine == 'unsloth_vllm' else facts.vllm_origin
+        what = f"{', '.join(model_types)} in Unsloth's VLLM_SUPPORTED_VLM" if mine == 'unsloth_vllm' else f"{architecture} in vLLM's registry"
+        return mine, f"auto: {what} ({src})"
+    return 'transformers', f"auto: no {mine}: " + '; '.join(problems)
+
+# %% ../nbs/20_train.ipynb #95f4162c
+def model_types_for(name_or_path: str, settings=None) -> tuple[list[str], str | None, str]:
+    "(model types, architecture, where from) of a checkpoint, from its config.json if it is on disk, else from its name."
+    from rft_nb.stack import config_model_types, model_type_from_name, architecture_for
+    st = settings or load_settings()
+    name = str(name_or_path)
+    for cand in [Path(name).expanduser(), st.path('models_dir') / name, st.path('output_dir') / name]:
+        if (cand / 'config.json').is_file():
+            cfg = json.loads((cand / 'config.json').read_text())
+            types = config_model_types(cfg)
+            return types, architecture_for(types[0], cfg) if types else None, f"{cand / 'config.json'}"
+        if (cand / 'adapter_config.json').is_file():   # a LoRA folder: its base decides
+            base = json.loads((cand / 'adapter_config.json').read_text()).get('base_model_name_or_path')
+            if base: return model_types_for(base, st)
+    t = model_type_from_name(name)
+    return ([t], architecture_for(t), f"inferred from the name {name!r} (no local checkpoint)") if t else ([], None, f"unknown: {name!r} is not on disk and its name names no known family")
+
+def choose_generation_engine(args, backend: str, model_types, architecture, facts=None, cuda: bool | None = None,
+                             vllm_installed: bool | None = None) -> tuple[str, str]:
+    "(engine, reason) for a GRPO run configured by `args` on `backend`, on this machine unless told otherwise."
+    import torch
+    from rft_nb.stack import read_stack_facts
+    cuda = torch.cuda.is_available() if cuda is None else cuda
+    vllm_installed = importlib.util.find_spec('vllm') is not None if vllm_installed is None else vllm_installed
+    requested = args.generation_engine
+    if requested == 'auto' and getattr(args, 'use_vllm', False): requested = 'unsloth_vllm' if backend == 'unsloth' else 'trl_vllm'
+    return pick_generation_engine(requested, backend, list(model_types), architecture, facts or read_stack_facts(), cuda=cuda,
+                                  vllm_installed=vllm_installed, load_in_4bit=args.load_in_4bit, finetune_vision_layers=args.finetune_vision_layers)
+
+def apply_generation_engine(args, engine: str):
+    "Set TRL's vLLM switches for `engine` (Unsloth's patched trainer reads `use_vllm` as 'use the model's vLLM')."
+    args.use_vllm = engine in ('unsloth_vllm', 'trl_vllm')
+    if engine == 'trl_vllm': args.vllm_mode = 'colocate'
+
 # %% ../nbs/20_train.ipynb #c4ca9438
 def load_training_data(args):
     "The training rows of `args.dataset_path`, filtered and cut (canonical: `model_view` renders them for the model)."
@@ -196,12 +275,11 @@ def load_trl_model(args, path):
     return model, proc
 
 # %% ../nbs/20_train.ipynb #d91ff3aa
-def unsloth_load_kwargs(args, path, for_grpo: bool) -> dict:
-    "Keyword arguments for `FastVisionModel.from_pretrained`."
+def unsloth_load_kwargs(args, path, engine: str | None = None) -> dict:
+    "Keyword arguments for `FastVisionModel.from_pretrained`; `fast_inference` only for the `unsloth_vllm` engine."
     kw = dict(model_name=str(path), load_in_4bit=args.load_in_4bit, use_gradient_checkpointing='unsloth' if args.gradient_checkpointing else False,
-              full_finetuning=not args.use_lora)
-    if for_grpo and args.fast_inference:
-        kw.update(fast_inference=True, gpu_memory_utilization=args.gpu_memory_utilization, max_lora_rank=args.lora_r)
+              full_finetuning=not args.use_lora, fast_inference=engine == 'unsloth_vllm')
+    if engine == 'unsloth_vllm': kw.update(gpu_memory_utilization=args.gpu_memory_utilization, max_lora_rank=args.lora_r)
     return kw
 
 def unsloth_peft_kwargs(args) -> dict:
@@ -210,14 +288,10 @@ def unsloth_peft_kwargs(args) -> dict:
                 finetune_attention_modules=True, finetune_mlp_modules=True, r=args.lora_r, lora_alpha=args.lora_alpha,
                 lora_dropout=args.lora_dropout, bias='none', random_state=args.seed, use_gradient_checkpointing='unsloth' if args.gradient_checkpointing else False)
 
-def unsloth_uses_vllm(args, backend: str) -> bool:
-    "With Unsloth's `fast_inference`, GRPO generates through the in-process vLLM engine (TRL's `use_vllm`, Unsloth-patched)."
-    return backend == 'unsloth' and bool(args.fast_inference)
-
-def load_unsloth_model(args, path, for_grpo: bool):
-    "Model and processor from Unsloth's FastVisionModel (GPU only)."
+def load_unsloth_model(args, path, engine: str | None = None):
+    "Model and processor from Unsloth's FastVisionModel (GPU only); `engine` is the GRPO generation engine (None for SFT)."
     from unsloth import FastVisionModel  # noqa: imported here only: it patches transformers on import
-    model, proc = FastVisionModel.from_pretrained(**unsloth_load_kwargs(args, path, for_grpo))
+    model, proc = FastVisionModel.from_pretrained(**unsloth_load_kwargs(args, path, engine))
     if args.use_lora: model = FastVisionModel.get_peft_model(model, **unsloth_peft_kwargs(args))
     FastVisionModel.for_training(model)
     return model, proc
@@ -349,16 +423,20 @@ def train_grpo(args: RFTGRPOConfig) -> dict:
     ds = load_training_data(args)
     check_reward_columns(ds, args.reward_funcs)
     rows = to_grpo_rows(ds, system_prompt=args.use_system_prompt, view=model_view(args, path))
-    model, proc = load_unsloth_model(args, path, True) if backend == 'unsloth' else load_trl_model(args, path)
+    types, arch, _ = model_types_for(path)
+    engine, why = choose_generation_engine(args, backend, types, arch)
+    log.info(f"[rft_nb] generation engine: {engine} ({why})")
+    model, proc = load_unsloth_model(args, path, engine) if backend == 'unsloth' else load_trl_model(args, path)
     if getattr(proc, 'image_processor', None) is None: raise ConfigError(f"{path}: the model has no image processor")
-    args.use_vllm = unsloth_uses_vllm(args, backend) or args.use_vllm
+    apply_generation_engine(args, engine)
     if not args.use_vllm: args.generation_kwargs = suppress_vision_tokens(proc, args.generation_kwargs)
     rec = RolloutRecorder(Path(args.output_dir) / 'rollouts.jsonl', args.rollout_log_steps)
     trainer = GRPOTrainer(model=model, reward_funcs=rec.wrap(funcs), args=args, train_dataset=rows, processing_class=proc, callbacks=[rec])
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=_resume(args))
     paths = save_outputs(trainer, proc, args)
-    return dict(backend=backend, steps=trainer.state.global_step, seconds=time.time() - t0, train_loss=result.training_loss, **paths)
+    return dict(backend=backend, generation_engine=engine, steps=trainer.state.global_step, seconds=time.time() - t0,
+                train_loss=result.training_loss, **paths)
 
 def train_sft(args: RFTSFTConfig) -> dict:
     "Run SFT (ANS or CoT) as configured; return a summary."
@@ -367,7 +445,7 @@ def train_sft(args: RFTSFTConfig) -> dict:
     backend, path = _prepare(args, False)
     ds = load_training_data(args)
     rows = to_sft_rows(ds, mode=args.sft_mode, system_prompt=args.use_system_prompt, view=model_view(args, path))
-    model, proc = load_unsloth_model(args, path, False) if backend == 'unsloth' else load_trl_model(args, path)
+    model, proc = load_unsloth_model(args, path) if backend == 'unsloth' else load_trl_model(args, path)
     if getattr(proc, 'image_processor', None) is None: raise ConfigError(f"{path}: the model has no image processor")
     kw = {}
     if backend == 'unsloth':
@@ -381,6 +459,30 @@ def train_sft(args: RFTSFTConfig) -> dict:
     paths = save_outputs(trainer, proc, args)
     return dict(backend=backend, steps=trainer.state.global_step, seconds=time.time() - t0, train_loss=result.training_loss, **paths)
 
+# %% ../nbs/20_train.ipynb #e8f1279d
+def dry_run(args, for_grpo: bool) -> tuple[str, list[str]]:
+    "(report, errors): backend and generation engine of `args` here and on a GPU box, and why; nothing is loaded."
+    from rft_nb.stack import read_stack_facts
+    st = load_settings()
+    name = args.model_name_or_path or st.get('model', 'base_model')
+    types, arch, where = model_types_for(name, st)
+    facts = read_stack_facts()
+    lines = [f"model: {name}", f"model types: {', '.join(types) or 'unknown'} ({where})", f"architecture: {arch or 'unknown'}"]
+    errors = []
+    boxes = [('this machine', {}), ('GPU box (CUDA, gpu extra)', dict(cuda=True, unsloth_installed=True, vllm_installed=True))]
+    for label, kw in boxes:
+        try:
+            backend, why = pick_backend(args.backend, cuda=kw.get('cuda'), unsloth_installed=kw.get('unsloth_installed'))
+            lines.append(f"{label}: backend {backend} ({why})")
+            if for_grpo:
+                engine, ewhy = choose_generation_engine(args, backend, types, arch, facts, cuda=kw.get('cuda'), vllm_installed=kw.get('vllm_installed'))
+                lines.append(f"{label}: generation engine {engine} ({ewhy})")
+        except ConfigError as e:
+            lines.append(f"{label}: cannot run: {e}")
+            if kw: errors.append(str(e))
+    lines.append(f"facts: {facts.unsloth_origin}; {facts.vllm_origin}")
+    return '\n'.join(lines), errors
+
 # %% ../nbs/20_train.ipynb #f3c1115d
 def close_distributed(sync=True):
     "Tear down the process group a multi-process run opened. Left open, gloo's threads outlive the interpreter and a rank can abort at exit (`terminate called without an active exception`), failing a run that trained fine."
@@ -390,9 +492,18 @@ def close_distributed(sync=True):
     dist.destroy_process_group()
 
 def _main(prog, cls, fn, argv=None):
-    "Parse, train, print the summary on rank 0; the process group is closed on every way out."
+    "Parse, then a dry run (`--dry-run`: what would run, no weights) or training; one-line errors, exit status 2."
     def run(argv):
-        try: summary = fn(parse_config(cls, argv))
+        argv = list(sys.argv[1:] if argv is None else argv)
+        dry = '--dry-run' in argv
+        if dry: argv.remove('--dry-run')
+        try:
+            args = parse_config(cls, argv)
+            if dry:
+                text, errors = dry_run(args, fn is train_grpo)
+                print(text)
+                raise SystemExit(2 if errors else 0)
+            summary = fn(args)
         except BaseException:
             close_distributed(sync=False)
             raise

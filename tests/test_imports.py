@@ -7,7 +7,7 @@ PKG = Path(__file__).resolve().parents[1] / 'rft_nb'
 # Layers, lowest first (../shared/design.md); a module may import only modules of its own layer or below.
 LAYERS = [
     {'config', 'prompts'},
-    {'geometry', 'answers', 'families'},
+    {'geometry', 'answers', 'families', 'stack'},
     {'models', 'schema'},
     {'synthetic', 'builders', 'rows'},
     {'reward_core', 'mathverify', 'paper_rewards', 'hardened_rewards', 'rewards'},

@@ -106,6 +106,7 @@ def test_resume_after_kill(env):
     (['--reward_funcs', 'nope'], 'known'),
     (['--backend', 'unsloth'], 'cannot run here'),
     (['--load_in_4bit', 'true'], 'needs a CUDA GPU'),
+    (['--generation_engine', 'trl_vllm'], 'cannot run: no CUDA GPU'),
     (['--model_name_or_path', 'missing-model'], 'not found'),
     (['--dataset_path', 'no/such/data'], 'no/such/data'),
 ])
@@ -168,25 +169,17 @@ def test_accelerate_two_cpu_processes(env, sft_run):
     assert st['global_step'] == 2 and any('rewards/format/mean' in l for l in st['log_history'])
     # (one process would have refused: 2 rows per device cannot hold a group of 4 generations)
 
-def test_what_unsloth_and_vllm_would_get():
-    "CPU check of the GPU path: the arguments handed to FastVisionModel and to TRL's vLLM switch."
-    from rft_nb.train import RFTGRPOConfig, unsloth_load_kwargs, unsloth_peft_kwargs, unsloth_uses_vllm, parse_config
-    a = parse_config(RFTGRPOConfig, ['--config', str(ROOT / 'recipes/qwen2vl_2b/counting/1gpu_qlora/reason_rft_zero.yaml')])
-    kw = unsloth_load_kwargs(a, 'Qwen/Qwen2-VL-2B-Instruct', for_grpo=True)
-    assert kw == dict(model_name='Qwen/Qwen2-VL-2B-Instruct', load_in_4bit=True, use_gradient_checkpointing='unsloth', full_finetuning=False,
-                      fast_inference=True, gpu_memory_utilization=0.6, max_lora_rank=16)
-    assert 'fast_inference' not in unsloth_load_kwargs(a, 'x', for_grpo=False)
-    pk = unsloth_peft_kwargs(a)
-    assert pk['finetune_vision_layers'] is False and pk['finetune_language_layers'] is True and pk['r'] == 16
-    assert unsloth_uses_vllm(a, 'unsloth') and not unsloth_uses_vllm(a, 'trl')
-    assert a.temperature == 0.9 and a.beta == 0.04 and a.learning_rate == 1e-6 and a.num_generations == 8  # Reason-RFT's settings
+# test_what_unsloth_and_vllm_would_get: in tests/test_gpu_stack.py, against the pinned Unsloth's real gate and signatures
 
 @pytest.mark.gpu
 def test_unsloth_qlora_grpo_on_gpu(env):
-    "GPU box only (pytest -m gpu): the Unsloth backend with 4-bit QLoRA and vLLM generation, two GRPO steps."
+    """GPU box only (pytest -m gpu): the Unsloth backend with 4-bit QLoRA, two GRPO steps on the tiny Qwen2-VL; rollouts by
+    `generate`, since Unsloth refuses fast_inference for qwen2_vl (tests/test_gpu_stack.py checks that gate)."""
     pytest.importorskip('unsloth')
     e, root = env
-    run(script('grpo_main') + ['--backend', 'unsloth', '--load_in_4bit', 'true', '--dataset_path', 'counting', '--output_dir', 'unsloth',
-                               '--max_steps', '2', '--save_steps', '2', '--bf16', 'true'] + GRPO + COMMON, e, timeout=1200)
+    p = run(script('grpo_main') + ['--backend', 'unsloth', '--load_in_4bit', 'true', '--dataset_path', 'counting', '--output_dir', 'unsloth',
+                                   '--max_steps', '2', '--save_steps', '2', '--bf16', 'true'] + GRPO + COMMON, e, timeout=1200)
+    summary = json.loads(p.stdout[p.stdout.rindex('{\n "backend"'):])
+    assert summary['backend'] == 'unsloth' and summary['generation_engine'] == 'transformers'
     st = json.loads((root / 'outputs' / 'unsloth' / 'checkpoint-2' / 'trainer_state.json').read_text())
     assert st['global_step'] == 2 and any('rewards/counting/mean' in l for l in st['log_history'])
