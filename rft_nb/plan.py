@@ -9,23 +9,23 @@ from __future__ import annotations
 import argparse, functools, json, math, re, sys
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
-from .train import ConfigError, LANGUAGE_LORA_TARGETS, lora_target_regex, pick_backend
+from .train import ConfigError, LANGUAGE_LORA_TARGETS, lora_target_regex, pick_backend, choose_generation_engine
+from .stack import architecture_for
 from .families import smart_resize
 
 GIB = 2 ** 30
 
 # %% auto #0
 __all__ = ['GIB', 'A100_SHEET', 'GPUS', 'GPU_ALIASES', 'MODEL_CONFIG_DIR', 'DEFAULT_MAX_PIXELS', 'DEFAULT_MIN_PIXELS',
-           'LOGPROB_TILE', 'NF4_BLOCK', 'UNSLOTH_VLLM_TYPES', 'CUDA_OVERHEAD_GIB', 'VLLM_OVERHEAD_GIB', 'GPU_COLUMNS',
-           'GPUSpec', 'gpu_spec', 'model_entries', 'find_model', 'known_models', 'meta_model', 'is_vision',
-           'ParamCounts', 'count_params', 'recipe_kind', 'read_recipe', 'ModelInfo', 'resolve_model', 'Setup',
-           'vision_geometry', 'image_tokens', 'TextDims', 'text_dims', 'layer_activation_bytes', 'checkpointed_bytes',
-           'activation_bytes', 'logits_bytes', 'kv_bytes_per_token', 'recurrent_state_bytes', 'lora_param_count',
-           'nf4_bytes', 'quantised_linear_params', 'read_accelerate_config', 'read_deepspeed_config',
-           'setup_from_recipe', 'ModelFacts', 'model_facts', 'facts_for', 'trainable_params', 'memory_parts',
-           'vision_act_per_patch', 'phase_bytes', 'peak_bytes', 'fits_gpu', 'largest_batch', 'forward_flops_per_token',
-           'step_time_bound', 'Plan', 'plan_setup', 'plan_recipe', 'format_plan', 'plan_parser', 'plan_main',
-           'recipes_table']
+           'LOGPROB_TILE', 'NF4_BLOCK', 'CUDA_OVERHEAD_GIB', 'VLLM_OVERHEAD_GIB', 'GPU_COLUMNS', 'GPUSpec', 'gpu_spec',
+           'model_entries', 'find_model', 'known_models', 'meta_model', 'is_vision', 'ParamCounts', 'count_params',
+           'recipe_kind', 'read_recipe', 'ModelInfo', 'resolve_model', 'Setup', 'vision_geometry', 'image_tokens',
+           'TextDims', 'text_dims', 'layer_activation_bytes', 'checkpointed_bytes', 'activation_bytes', 'logits_bytes',
+           'kv_bytes_per_token', 'recurrent_state_bytes', 'lora_param_count', 'nf4_bytes', 'quantised_linear_params',
+           'read_accelerate_config', 'read_deepspeed_config', 'setup_from_recipe', 'ModelFacts', 'model_facts',
+           'facts_for', 'trainable_params', 'memory_parts', 'vision_act_per_patch', 'phase_bytes', 'peak_bytes',
+           'fits_gpu', 'largest_batch', 'forward_flops_per_token', 'step_time_bound', 'Plan', 'plan_setup',
+           'plan_recipe', 'format_plan', 'plan_parser', 'plan_main', 'recipes_table']
 
 # %% ../nbs/21_plan.ipynb #171d21aa
 @dataclass(frozen=True)
@@ -379,9 +379,6 @@ def quantised_linear_params(model) -> tuple[int, list[int]]:
     return other, quant
 
 # %% ../nbs/21_plan.ipynb #1448f617
-# Unsloth 2026.10.9 `VLLM_SUPPORTED_VLM` (unsloth/models/vision.py): vision models its fast_inference (vLLM) accepts
-UNSLOTH_VLLM_TYPES = ('qwen2_5_vl', 'gemma3', 'mistral3', 'qwen3_vl', 'qwen3_vl_moe', 'qwen3_5', 'qwen3_5_moe', 'idefics3',
-                      'gemma4')
 CUDA_OVERHEAD_GIB = 1.0  # CUDA context, cuBLAS workspace, NCCL buffers, allocator slack: an assumption, not a measurement
 
 def read_accelerate_config(path) -> dict:
@@ -446,21 +443,15 @@ def setup_from_recipe(kind, args, raw: dict, model: ModelInfo, recipe_path=None,
         s.completion_tokens = int(completion_tokens or args.max_completion_length)
         s.steps_per_generation = int(getattr(args, 'steps_per_generation', None) or args.gradient_accumulation_steps)
         s.num_generations, s.num_iterations, s.beta = int(args.num_generations), int(args.num_iterations), float(args.beta)
-        engine = str(getattr(args, 'generation_engine', '') or '').lower()
+        # the engine the training script would pick on a GPU box with vLLM, from the pinned packages' own facts
         mt = model.config.get('model_type', '')
-        if be == 'unsloth' and args.fast_inference and not engine:
-            if mt in UNSLOTH_VLLM_TYPES: s.rollout, s.vllm_util = 'vllm-shared', float(args.gpu_memory_utilization)
-            else:
-                s.rollout = 'transformers'
-                s.notes.append(f"Unsloth's fast_inference (vLLM) refuses {mt} (VLLM_SUPPORTED_VLM): this recipe fails at load "
-                               "unless fast_inference is off; planned with transformers generation")
-        elif 'vllm' in engine or (not engine and args.use_vllm):
-            if getattr(args, 'vllm_mode', 'colocate') == 'server' and 'colocate' not in engine:
-                s.rollout = 'vllm-server'
-                s.notes.append('vLLM server mode: generation runs on other GPUs, not counted here')
-            else:
-                s.rollout = 'vllm-shared' if be == 'unsloth' else 'vllm-colocate'
-                s.vllm_util = float(args.gpu_memory_utilization if be == 'unsloth' else args.vllm_gpu_memory_utilization)
+        engine, why = choose_generation_engine(args, be, [mt], architecture_for(mt, model.config), cuda=True, vllm_installed=True)
+        s.notes.append(f"rollouts: {engine} ({why})")
+        if engine == 'trl_vllm' and getattr(args, 'vllm_mode', 'colocate') == 'server':
+            s.rollout = 'vllm-server'
+            s.notes.append('vLLM server mode: generation runs on other GPUs, not counted here')
+        elif engine == 'unsloth_vllm': s.rollout, s.vllm_util = 'vllm-shared', float(args.gpu_memory_utilization)
+        elif engine == 'trl_vllm': s.rollout, s.vllm_util = 'vllm-colocate', float(args.vllm_gpu_memory_utilization)
         else: s.rollout = 'transformers'
     else:
         s.completion_tokens = int(completion_tokens or 512)
