@@ -15,12 +15,12 @@ from .families import BoxConvention, to_model_box
 
 # %% auto #0
 __all__ = ['POINTS_FORMAT', 'TRACE_FORMAT', 'POINT_UNITS', 'REFSPATIAL_SUFFIX', 'NUM', 'MAX_POINT_TEXT', 'MAX_BOX_PIXELS',
-           'to_model_point', 'from_model_point', 'from_model_points', 'point_units_text', 'swap_units', 'points_answer',
-           'box_answer', 'parse_points', 'parse_box', 'convert_points_in_text', 'load_mask', 'mask_size', 'mask_png',
-           'mask_point', 'point_in_mask', 'distance_to_mask', 'distance_to_box', 'diagonal', 'distance_to_reward',
-           'discrete_frechet', 'hausdorff', 'trace_rmse', 'resample_trace', 'resampled_rmse', 'depth_image',
-           'refspatial_text2pts', 'refspatial_score', 'refspatial_success', 'success_score', 'trajectory_metrics',
-           'sharerobot_iou']
+           'EMBODIED_TASKS', 'POINT_STYLE', 'to_model_point', 'from_model_point', 'from_model_points',
+           'point_units_text', 'swap_units', 'points_answer', 'box_answer', 'parse_points', 'parse_box',
+           'convert_points_in_text', 'load_mask', 'mask_size', 'mask_png', 'mask_point', 'point_in_mask',
+           'distance_to_mask', 'distance_to_box', 'diagonal', 'distance_to_reward', 'discrete_frechet', 'hausdorff',
+           'trace_rmse', 'resample_trace', 'resampled_rmse', 'depth_image', 'refspatial_text2pts', 'refspatial_score',
+           'refspatial_success', 'success_score', 'trajectory_metrics', 'sharerobot_iou', 'render_embodied_row']
 
 # %% ../nbs/03_spatial.ipynb #cee6f3b5
 def to_model_point(p, width: int, height: int, conv='norm1000') -> list:
@@ -343,3 +343,27 @@ def sharerobot_iou(box1, box2) -> float:
     inter = (x_right - x_left) * (y_bottom - y_top)
     union = (box1[2] - box1[0]) * (box1[3] - box1[1]) + (box2[2] - box2[0]) * (box2[3] - box2[1]) - inter
     return inter / union if union > 0 else 0.0
+
+# %% ../nbs/03_spatial.ipynb #561cb199
+EMBODIED_TASKS = ('pointing', 'trajectory', 'affordance', 'planning')
+POINT_STYLE = {'pointing': 'tuples', 'trajectory': 'lists'}   # how answers of each task write points
+
+def render_embodied_row(row: dict, point_conv, box_conv) -> dict:
+    "problem / solution / answer / reasoning / point and box conventions of an embodied `row` for a model ({} for other tasks)."
+    from rft_nb.families import box_units_text
+    task = row.get('task')
+    if task not in EMBODIED_TASKS: return {}
+    out = dict(problem=row['problem'], solution=row['solution'], answer=row['answer'], reasoning=row.get('reasoning') or '',
+               point_convention=row['point_convention'], box_convention=row['box_convention'])
+    if row.get('fixed_convention'): return out
+    (w, h), src, dst = row['image_size'], BoxConvention.parse(row['point_convention']), BoxConvention.parse(point_conv)
+    out.update(problem=swap_units(row['problem'], src, dst), reasoning=convert_points_in_text(out['reasoning'], w, h, src, dst),
+               point_convention=str(dst))
+    if task in POINT_STYLE and row['points']: out['answer'] = points_answer(row['points'], w, h, dst, POINT_STYLE[task])
+    elif task == 'affordance' and row['boxes']:
+        b = BoxConvention.parse(box_conv)
+        out.update(answer=box_answer(row['boxes'][0], w, h, b), box_convention=str(b),
+                   problem=out['problem'].replace(box_units_text(row['box_convention']), box_units_text(b)))
+    else: return out
+    out['solution'] = f"<answer>{out['answer']}</answer>"
+    return out
