@@ -115,6 +115,7 @@ def parse_points(text, strict: bool = False) -> list[list[float]] | None:
         if pts is not None or strict: return pts
         return _finite_pairs(_POINT_2D.findall(s))
     if strict:
+        if re.fullmatch(r'\[\s*\]', s): return []
         if not s or not _STRICT.fullmatch(s): return None
         found = _PAIR.findall(s)
         pts = _finite_pairs(found)

@@ -7,10 +7,10 @@ PKG = Path(__file__).resolve().parents[1] / 'rft_nb'
 # Layers, lowest first (../shared/design.md); a module may import only modules of its own layer or below.
 LAYERS = [
     {'config', 'prompts'},
-    {'geometry', 'answers', 'families'},
+    {'geometry', 'answers', 'families', 'spatial'},
     {'models', 'schema'},
-    {'synthetic', 'builders', 'rows'},
-    {'reward_core', 'mathverify', 'paper_rewards', 'hardened_rewards', 'rewards'},
+    {'synthetic', 'builders', 'rows', 'embodied_data'},
+    {'reward_core', 'mathverify', 'paper_rewards', 'hardened_rewards', 'rewards', 'embodied_rewards'},
     {'train', 'plan', 'scoring'},
     {'inference', 'report'},
     {'evaluate', 'demo'},
