@@ -287,23 +287,23 @@ _REFSPATIAL_RE = re.compile(r"\(([-+]?\d+\.?\d*(?:,\s*[-+]?\d+\.?\d*)*?)\)")
 MAX_BOX_PIXELS = 50_000_000    # a box answer larger than this raises (their script would try to allocate it)
 
 def refspatial_text2pts(text: str, width: int = 640, height: int = 480, is_absolute: bool = False) -> np.ndarray:
-    "RefSpatial-Bench's `text2pts`: an (n, 2) array of pixel points read from `text` (raises where theirs raises)."
-    points = []
-    for match in _REFSPATIAL_RE.findall(text):
-        vector = [float(num) if '.' in num else int(num) for num in match.split(',')]
-        if len(vector) == 2:
-            x, y = vector
-            if not is_absolute and (isinstance(x, float) or isinstance(y, float)):
-                x, y = int(x * width), int(y * height)
-            points.append((x, y))
-        elif len(vector) == 4:
-            x0, y0, x1, y1 = vector
-            if not is_absolute:
-                x0, y0, x1, y1 = int(x0 * width), int(y0 * height), int(x1 * width), int(y1 * height)
-            if (y1 - y0) * (x1 - x0) > MAX_BOX_PIXELS: raise MemoryError(f"box of {(y1 - y0) * (x1 - x0)} pixels")
-            y, x = np.where(np.ones((y1 - y0, x1 - x0)))
-            points.extend(list(np.stack([x + x0, y + y0], axis=1)))
-    return np.array(points)
+    "Pixel points (n, 2) read from `text` as RefSpatial-Bench's `text2pts` reads them; raises where theirs raises."
+    out = []
+    for group in _REFSPATIAL_RE.findall(text):
+        nums = [float(t) if '.' in t else int(t) for t in group.split(',')]
+        if len(nums) == 2:
+            if not is_absolute and any(isinstance(v, float) for v in nums): nums = [int(nums[0] * width), int(nums[1] * height)]
+            out.append(tuple(nums))
+        elif len(nums) == 4:
+            if not is_absolute: nums = [int(v * (width if k % 2 == 0 else height)) for k, v in enumerate(nums)]
+            if any(isinstance(v, float) for v in nums): raise TypeError(f"box {nums}: pixel sizes must be integers")
+            x0, y0, x1, y1 = nums
+            bw, bh = x1 - x0, y1 - y0
+            if bw < 0 or bh < 0: raise ValueError(f"box {nums}: negative size")
+            if bw * bh > MAX_BOX_PIXELS: raise MemoryError(f"box {nums}: {bw * bh} pixels")
+            ys, xs = np.divmod(np.arange(bw * bh), bw) if bw else (np.array([], int), np.array([], int))
+            out.extend(zip((xs + x0).tolist(), (ys + y0).tolist()))
+    return np.array(out)
 
 def refspatial_score(points, mask: np.ndarray) -> float:
     "Their per-sample accuracy for an (n, 2) array of integer pixel points: mean of `mask[y, x]`, 0 outside, 0 for none."
