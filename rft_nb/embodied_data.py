@@ -22,7 +22,7 @@ from .spatial import (POINTS_FORMAT, TRACE_FORMAT, POINT_UNITS, REFSPATIAL_SUFFI
 from .synthetic import COLORS, draw_shape
 
 # %% auto #0
-__all__ = ['TABLE', 'OOD_TABLE', 'SHAPES3', 'GRID', 'FAR', 'NEAR', 'EMBODIED_SPLITS', 'RELATIONS', 'REFERRING_KINDS',
+__all__ = ['TABLE', 'OOD_TABLE', 'SHAPES3', 'GRID', 'FAR', 'NEAR', 'EMBODIED_SPLITS', 'RELATIONS', 'OPPOSITE', 'REFERRING_KINDS',
            'EMBODIED_GENERATORS', 'POINT_FORMATS', 'REFSPATIAL_BENCH_SPLITS', 'SHAREROBOT_TRAJ_ASK',
            'EMBODIED_COMMANDS', 'tabletop_scene', 'related', 'by_depth', 'referring_chain', 'chain_reasoning',
            'free_space', 'pointing_problem', 'pointing_rows', 'mug_scene', 'affordance_rows', 'trajectory_rows',
@@ -81,6 +81,7 @@ def tabletop_scene(rng: random.Random, size: int = 112, n_objects: int = 4, tabl
 # %% ../nbs/07b_embodied_data.ipynb #c5341427
 RELATIONS = {'left': ('left of', 'Left of it'), 'right': ('right of', 'Right of it'),
              'behind': ('behind', 'Behind it'), 'front': ('in front of', 'In front of it')}
+OPPOSITE = {'left': 'right', 'right': 'left', 'behind': 'front', 'front': 'behind'}
 REFERRING_KINDS = {'name': 0.15, 'depth': 0.15, 'relation': 0.3, 'relation_depth': 0.15, 'relation2': 0.1, 'placement': 0.15}
 
 def related(objs: list, o: dict, rel: str) -> dict | None:
@@ -125,7 +126,8 @@ def referring_chain(rng: random.Random, objs: list, kind: str):
             a = rng.choice(objs)
             phrase, steps, order = f"the {a['name']}", [(a, 'name')], None
         for _ in range(2 if kind == 'relation2' else 1):
-            options = [rel for rel in RELATIONS if related(objs, steps[-1][0], rel) is not None]
+            back = OPPOSITE.get(steps[-1][1])                      # never straight back to the previous object
+            options = [rel for rel in RELATIONS if rel != back and related(objs, steps[-1][0], rel) is not None]
             if not options: return None
             rel = rng.choice(options)
             steps.append((related(objs, steps[-1][0], rel), rel))

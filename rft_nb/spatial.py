@@ -32,13 +32,13 @@ def to_model_point(p, width: int, height: int, conv='norm1000') -> list:
 
 def from_model_point(p, width: int, height: int, conv='norm1000') -> list[float]:
     "A point in the model's convention -> canonical `[x, y]` in original-image pixels (floats)."
-    c = BoxConvention.parse(conv)
-    sx, sy = c.scale(width, height)
-    return [float(p[0]) / sx, float(p[1]) / sy]
+    return from_model_points([p], width, height, conv)[0]
 
 def from_model_points(points, width: int, height: int, conv='norm1000') -> list[list[float]]:
-    "Many points in the model's convention -> canonical pixels."
+    "Many points in the model's convention -> canonical pixels (normalised ones as the benchmarks compute them: `x * width`, `x / 1000 * width`)."
     c = BoxConvention.parse(conv)
+    if c.kind == 'norm1': return [[float(p[0]) * width, float(p[1]) * height] for p in points]
+    if c.kind == 'norm1000': return [[float(p[0]) / 1000 * width, float(p[1]) / 1000 * height] for p in points]
     sx, sy = c.scale(width, height)
     return [[float(p[0]) / sx, float(p[1]) / sy] for p in points]
 

@@ -337,6 +337,7 @@ def train_grpo(args: RFTGRPOConfig) -> dict:
     "Run GRPO as configured; return a summary (paths, steps, final metrics)."
     from trl import GRPOTrainer
     from rft_nb.rewards import get_reward_funcs
+    import rft_nb.embodied_rewards  # noqa: F401 (registers pointing, trajectory, spatial_process, ...)
     from rft_nb.rows import to_grpo_rows
     backend, path = _prepare(args, True)
     try: funcs = get_reward_funcs(args.reward_funcs)
