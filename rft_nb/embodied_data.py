@@ -142,7 +142,7 @@ def chain_reasoning(steps: list, objs: list, order: bool | None, conv, size: int
         if how == 'name': out.append(f"The {o['name']} is at {_at(o, conv, size)}.")
         elif how in ('closest', 'farthest'):
             names = ', '.join(p['name'] for p in sorted(objs, key=lambda p: p['depth']))
-            out.append(f"Depth order, near to far: {names}. The {how} is the {o['name']} at {_at(o, conv, size)}.")
+            out.append(f"Near to far: {names}. The {how} is the {o['name']} at {_at(o, conv, size)}.")
         else: out.append(f"{RELATIONS[how][1]} is the {o['name']} at {_at(o, conv, size)}.")
     return ' '.join(out)
 
@@ -175,9 +175,9 @@ def _check_split(split: str) -> str:
 def _rng(kind, split, seed, i) -> random.Random: return random.Random(f"embodied-{kind}|{split}|{seed}|{i}")
 
 def pointing_problem(question: str, depth: bool = True, conv='pixel') -> str:
-    "The prompt of a synthetic pointing row: the question, the depth hint, RoboRefer's format sentence, the units, the tags."
-    hint = ' The second image is a depth map: brighter is closer.' if depth else ''
-    return f"Point to {question}.{hint} {POINTS_FORMAT} {point_units_text(conv)} {FORMAT_INSTRUCTION}"
+    "The prompt of a synthetic pointing row: the question, the depth hint, the answer form and units, the tags (short: small models)."
+    hint = ' The second image is depth (brighter is closer).' if depth else ''
+    return f"Point to {question}.{hint} Answer [(x, y)]. {point_units_text(conv)} {FORMAT_INSTRUCTION}"
 
 def _step_meta(o: dict) -> dict: return dict(name=o['name'], box=o['box'], point=o['point'])
 

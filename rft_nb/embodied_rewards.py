@@ -185,7 +185,7 @@ planning_reward = register('planning', _planning_row, tasks=['planning'], needs=
 # %% ../nbs/15_embodied_rewards.ipynb #9fad8684
 _THINK = re.compile(r'(?:<think>)?(.*?)</think>', re.S)
 _MENTION = re.compile(r'at\s*\(\s*' + NUM + r'\s*,\s*' + NUM + r'\s*\)')
-_ORDER = re.compile(r'near to far:\s*([^.\n]*)')
+_ORDER = re.compile(r'near to far:\s*([^.\n]*)', re.I)
 
 @lru_cache(maxsize=4096)
 def _meta(s: str) -> dict:

@@ -49,9 +49,9 @@ TRACE_FORMAT = ("Your answer should be formatted as a list of tuples, i.e. [[x1,
                 "contains the x and y coordinates of a point.")
 POINT_UNITS = {
     'norm1': "The coordinates should be between 0 and 1, indicating the normalized pixel locations of the points in the image.",
-    'norm1000': "The coordinates should be integers between 0 and 1000, indicating the relative pixel locations of the points in the image.",
-    'pixel': "The coordinates should be integer pixel locations in the original image.",
-    'resized': "The coordinates should be integer pixel locations in the image as you see it.",
+    'norm1000': "The coordinates should be integers between 0 and 1000.",
+    'pixel': "The coordinates should be integer pixels of the original image.",
+    'resized': "The coordinates should be integer pixels of the image as you see it.",
 }
 REFSPATIAL_SUFFIX = f"{POINTS_FORMAT} {POINT_UNITS['norm1']}"   # RefSpatial-Bench's `suffix`, verbatim
 
