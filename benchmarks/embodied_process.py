@@ -1,10 +1,10 @@
 #!/usr/bin/env python
 """Outcome-only vs outcome + process rewards for GRPO on synthetic spatial referring, same budget, several seeds.
 
-For each seed (`rft_nb.spatial_demo.run_spatial`): synthetic tabletop pointing data (train / test_id / test_ood, depth as
-a second image), a small Qwen2-VL built from that seed, CoT-SFT on 80% of the training rows (the chain of thought names
-each referenced object with its point, and the depth order), then two GRPO runs from the same SFT weights on the other
-20%, identical except for the rewards:
+`rft_nb.spatial_demo.run_spatial`: synthetic tabletop pointing data (train / test_id / test_ood, depth as a second
+image), a small Qwen2-VL built from the seed, CoT-SFT on 80% of the training rows (the chain of thought names each
+referenced object with its point, and the depth order), then, for each GRPO seed, two GRPO runs from that same SFT
+checkpoint on the other 20%, identical except for the rewards:
 
     outcome:            format + pointing + point_distance
     outcome + process:  format + pointing + point_distance + spatial_process
@@ -12,7 +12,7 @@ each referenced object with its point, and the depth order), then two GRPO runs 
 Each model is evaluated greedily on both test splits: `success` (RefSpatial-Bench's metric, %) and `process` (the
 reasoning's intermediate points and depth order as the process reward scores them, %). On a shared machine:
 
-    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/embodied_process.py --seeds 0 1 2 --out outputs/embodied_process
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/embodied_process.py --seeds 0 --grpo-seeds 0 1 2 --out outputs/embodied_process
 """
 import argparse, json
 from dataclasses import fields, replace
@@ -22,7 +22,8 @@ from rft_nb.spatial_demo import PRESETS, SpatialConfig, run_spatial, comparison_
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    p.add_argument('--seeds', type=int, nargs='+', default=[0], help='data, model and CoT-SFT seeds')
+    p.add_argument('--grpo-seeds', type=int, nargs='+', default=[0, 1, 2], help='GRPO seeds, each run from every CoT-SFT checkpoint')
     p.add_argument('--out', default='outputs/embodied_process')
     p.add_argument('--preset', default='benchmark', choices=list(PRESETS))
     p.add_argument('--stages', nargs='+', default=['sft', 'grpo', 'eval'], choices=['sft', 'grpo', 'eval'])
@@ -36,7 +37,7 @@ def main(argv=None):
         kw[k] = types[k](v)
     cfg = replace(PRESETS[a.preset], **kw)
     root = Path(a.out)
-    summaries = [run_spatial(cfg, s, root / f'seed{s}', tuple(a.stages), log=lambda m: print(m, flush=True)) for s in a.seeds]
+    summaries = [run_spatial(cfg, s, root / f'seed{s}', tuple(a.stages), a.grpo_seeds, log=lambda m: print(m, flush=True)) for s in a.seeds]
     t = comparison_table(summaries)
     print('\n' + t)
     (root / 'results.md').write_text(t + '\n')
