@@ -17,8 +17,9 @@ from .families import BoxConvention, box_units_text, from_model_box
 from .geometry import box_problem
 from .prompts import FORMAT_INSTRUCTION, ensure_format_instruction
 from .schema import FEATURES, DataError, BuildReport, make_row, validate_row, save_dataset
-from .spatial import (POINTS_FORMAT, TRACE_FORMAT, POINT_UNITS, REFSPATIAL_SUFFIX, point_units_text, points_answer, box_answer,
-                            from_model_points, parse_points, parse_box, load_mask, mask_size, mask_png, mask_point, depth_image)
+from .spatial import (POINTS_FORMAT, TRACE_FORMAT, POINT_UNITS, REFSPATIAL_SUFFIX, point_units_text, points_answer,
+                            box_answer, to_model_point, from_model_points, parse_points, parse_box, load_mask, mask_size, mask_png,
+                            mask_point, depth_image)
 from .synthetic import COLORS, draw_shape
 
 # %% auto #0
@@ -102,7 +103,6 @@ def by_depth(objs: list, which: str = 'closest') -> dict | None:
     return max(objs, key=lambda o: o['depth']) if rows[0] != rows[1] else None
 
 def _at(o: dict, conv, size: int) -> str:
-    from rft_nb.spatial import to_model_point
     x, y = to_model_point(o['point'], size, size, conv)
     return f"({x}, {y})"
 
@@ -307,11 +307,13 @@ def planning_rows(n: int, split: str = 'train', seed: int = 0, size: int = 112, 
                        meta=dict(question=q, target=t['name'], blocker=f['name']))
 
 # %% ../nbs/07b_embodied_data.ipynb #0b32c38c
-EMBODIED_GENERATORS = {'pointing': pointing_rows, 'affordance': affordance_rows, 'trajectory': trajectory_rows, 'planning': planning_rows}
+EMBODIED_GENERATORS = {'pointing': pointing_rows, 'affordance': affordance_rows, 'trajectory': trajectory_rows,
+                       'planning': planning_rows}
 
 def embodied_rows(kind: str, n: int, split: str = 'train', seed: int = 0, size: int = 112, **kw):
     "Rows of synthetic embodied `kind` (see `EMBODIED_GENERATORS`)."
-    if kind not in EMBODIED_GENERATORS: raise ValueError(f"unknown embodied synthetic kind {kind!r}; known: {', '.join(EMBODIED_GENERATORS)}")
+    if kind not in EMBODIED_GENERATORS:
+        raise ValueError(f"unknown embodied synthetic kind {kind!r}; known: {', '.join(EMBODIED_GENERATORS)}")
     return EMBODIED_GENERATORS[kind](n, split=split, seed=seed, size=size, **kw)
 
 def make_embodied(kind: str, n: int = 32, split: str = 'train', seed: int = 0, size: int = 112, **kw) -> Dataset:
@@ -322,7 +324,8 @@ def build_embodied_synthetic(kind: str, out, n_train: int = 1000, n_test: int = 
                              splits=EMBODIED_SPLITS, overwrite: bool = False, **kw) -> DatasetDict:
     "Write the splits of synthetic embodied `kind` to `out`."
     parts = {s: embodied_rows(kind, n_train if s == 'train' else n_test, s, seed, size, **kw) for s in splits}
-    return save_dataset(parts, out, overwrite=overwrite, report=BuildReport(source=f"synthetic:embodied-{kind}:seed={seed}:size={size}"))
+    report = BuildReport(source=f"synthetic:embodied-{kind}:seed={seed}:size={size}")
+    return save_dataset(parts, out, overwrite=overwrite, report=report)
 
 def _as_pil(x):
     from rft_nb.schema import to_pil
@@ -379,12 +382,14 @@ def _image(path, root, file, i, rid, field='image', cache=None) -> tuple[str, tu
     if cache is not None: cache[key] = size
     return key, size
 
-def _value(path: str, embed: bool) -> dict: return {'path': None, 'bytes': Path(path).read_bytes()} if embed else {'path': path, 'bytes': None}
+def _value(path: str, embed: bool) -> dict:
+    return {'path': None, 'bytes': Path(path).read_bytes()} if embed else {'path': path, 'bytes': None}
 
 def _mask(path, root, file, i, rid, field, size) -> tuple[dict, np.ndarray]:
     "A region mask file checked against its image size: (image value, boolean array)."
     p, (mw, mh) = _image(path, root, file, i, rid, field)
-    if (mw, mh) != tuple(size): raise DataError(f"mask {p} is {mw}x{mh} but its image is {size[0]}x{size[1]}", file, i, rid, field)
+    if (mw, mh) != tuple(size):
+        raise DataError(f"mask {p} is {mw}x{mh} but its image is {size[0]}x{size[1]}", file, i, rid, field)
     m = load_mask(p)
     if not m.any(): raise DataError(f"mask {p} is empty (no non-zero pixel)", file, i, rid, field)
     return {'path': None, 'bytes': Path(p).read_bytes()}, m
@@ -407,7 +412,8 @@ def _canonical_points(pts, size, conv, file, i, rid, field, tol: float = 1e-6) -
 
 def _units_problem(problem: str, conv, fmt: str, point_format: str) -> tuple[str, bool]:
     "(problem, fixed_convention) for `point_format`: kept as given and fixed, or carrying the units sentence of `conv`."
-    if point_format not in POINT_FORMATS: raise ValueError(f"point_format must be one of {', '.join(POINT_FORMATS)}, not {point_format!r}")
+    if point_format not in POINT_FORMATS:
+        raise ValueError(f"point_format must be one of {', '.join(POINT_FORMATS)}, not {point_format!r}")
     if point_format == 'dataset': return problem, True
     if any(s in problem for s in POINT_UNITS.values()): return problem, False
     return f"{problem.rstrip()} {fmt} {point_units_text(conv)}", False
@@ -454,7 +460,8 @@ _MEDIA_TOKENS = re.compile(r'<image>\n?|<depth>\n?')
 def llava_pairs(raw: dict, file=None, i=None, rid=None) -> list[tuple[str, str]]:
     "The (question, answer) turns of a LLaVA-style row (`conversations` of {from: human|gpt, value}), media tokens removed."
     conv = raw.get('conversations')
-    if not isinstance(conv, list) or not conv: raise DataError('expected a non-empty list of turns', file, i, rid, 'conversations')
+    if not isinstance(conv, list) or not conv:
+        raise DataError('expected a non-empty list of turns', file, i, rid, 'conversations')
     out, q = [], None
     for t in conv:
         if not isinstance(t, dict) or not isinstance(t.get('value'), str):
@@ -473,7 +480,8 @@ def from_refspatial(file, image_root, out=None, *, depth_root=None, split: str =
         rid = str(raw.get('id', f"{Path(file).stem}-{i}"))
         ims = raw.get('image')
         ims = [ims] if isinstance(ims, str) else ims
-        if not isinstance(ims, list) or not ims: raise DataError(f"expected an image file name or list, got {ims!r:.60}", file, i, rid, 'image')
+        if not isinstance(ims, list) or not ims:
+            raise DataError(f"expected an image file name or list, got {ims!r:.60}", file, i, rid, 'image')
         res = [_image(p, image_root, file, i, rid, 'image', cache) for p in ims]
         size = res[0][1]
         images = [_value(p, embed_images) for p, _ in res]
@@ -533,7 +541,8 @@ def from_refspatial_bench(root, out=None, *, splits=None, point_format: str = 'd
         if not (root / s / 'question.json').is_file(): raise DataError(f"no {s}/question.json", root)
     report = BuildReport(source=str(root))
     parts = {s.lower(): refspatial_bench_rows(root, s, point_format, embed_images, report, skip_invalid) for s in splits}
-    if out is not None: return save_dataset(parts, out, overwrite=overwrite, skip_invalid=skip_invalid, report=report, file=root)
+    if out is not None:
+        return save_dataset(parts, out, overwrite=overwrite, skip_invalid=skip_invalid, report=report, file=root)
     return DatasetDict({k: _emit(v, None, report, skip_invalid, overwrite, root) for k, v in parts.items()})
 
 # %% ../nbs/07b_embodied_data.ipynb #ff2cc84d
@@ -563,7 +572,8 @@ def from_sharerobot(file, image_root, out=None, *, kind: str = 'trajectory', coo
             if b is None: raise DataError(f"answer {a!r:.60} is not one box [x1, y1, x2, y2]", file, i, rid, 'conversations')
             conv = _coords_of(b, coords)
             box = from_model_box(b, w, h, conv)
-            if (p := box_problem(box, w + 1e-6, h + 1e-6)): raise DataError(f"box {b} ({conv}): {p}", file, i, rid, 'conversations')
+            if (p := box_problem(box, w + 1e-6, h + 1e-6)):
+                raise DataError(f"box {b} ({conv}): {p}", file, i, rid, 'conversations')
             prob = q if point_format == 'dataset' else f"{q.rstrip()} Answer with one box [x1, y1, x2, y2] {box_units_text(conv)}."
             return make_row(rid, 'affordance', [_value(path, embed_images)], ensure_format_instruction(prob),
                             answer=box_answer(box, w, h, conv), split=split, image_size=[w, h], boxes=[box], box_convention=conv,
@@ -573,7 +583,8 @@ def from_sharerobot(file, image_root, out=None, *, kind: str = 'trajectory', coo
         if not pts: raise DataError('empty trace', file, i, rid, 'conversations')
         conv = _coords_of([v for p in pts for v in p], coords)
         trace = _canonical_points(pts, size, conv, file, i, rid, 'conversations')
-        if SHAREROBOT_TRAJ_ASK in q and TRACE_FORMAT not in q: q = q.replace(SHAREROBOT_TRAJ_ASK, f"{SHAREROBOT_TRAJ_ASK} {TRACE_FORMAT}")
+        if SHAREROBOT_TRAJ_ASK in q and TRACE_FORMAT not in q:
+            q = q.replace(SHAREROBOT_TRAJ_ASK, f"{SHAREROBOT_TRAJ_ASK} {TRACE_FORMAT}")
         prob, fixed = _units_problem(q, conv, TRACE_FORMAT, point_format)
         return make_row(rid, 'trajectory', [_value(path, embed_images)], ensure_format_instruction(prob),
                         answer=points_answer(trace, w, h, conv, 'lists'), split=split, image_size=[w, h], points=trace,
@@ -590,21 +601,27 @@ def from_embodied_json(file, image_root, out=None, *, task: str | None = None, p
         rid = str(raw.get('id', f"{Path(file).stem}-{i}"))
         ims = raw.get('image', raw.get('images'))
         ims = [ims] if isinstance(ims, str) else ims
-        if not isinstance(ims, list) or not ims: raise DataError(f"expected an image path or list, got {ims!r:.60}", file, i, rid, 'image')
+        if not isinstance(ims, list) or not ims:
+            raise DataError(f"expected an image path or list, got {ims!r:.60}", file, i, rid, 'image')
         res = [_image(p, image_root, file, i, rid, 'image', cache) for p in ims]
         size = res[0][1]
         images = [_value(p, embed_images) for p, _ in res]
-        if isinstance(raw.get('depth'), str): images.append(_depth_value(_image(raw['depth'], image_root, file, i, rid, 'depth')[0]))
+        if isinstance(raw.get('depth'), str):
+            images.append(_depth_value(_image(raw['depth'], image_root, file, i, rid, 'depth')[0]))
         q = raw.get('problem', raw.get('question'))
-        if not isinstance(q, str) or not q.strip(): raise DataError('missing or empty (expected problem or question)', file, i, rid, 'problem')
+        if not isinstance(q, str) or not q.strip():
+            raise DataError('missing or empty (expected problem or question)', file, i, rid, 'problem')
         t = task or raw.get('task') or 'pointing'
-        if t not in ('pointing', 'trajectory'): raise DataError(f"task must be pointing or trajectory, not {t!r}", file, i, rid, 'task')
+        if t not in ('pointing', 'trajectory'):
+            raise DataError(f"task must be pointing or trajectory, not {t!r}", file, i, rid, 'task')
         mask, m = _mask(raw['mask'], image_root, file, i, rid, 'mask', size) if raw.get('mask') is not None else (None, None)
         sol = raw.get('solution', raw.get('answer'))
         if isinstance(sol, list): sol = json.dumps(sol)
-        if sol is not None and not isinstance(sol, str): raise DataError(f"expected a point list, got {sol!r:.60}", file, i, rid, 'solution')
+        if sol is not None and not isinstance(sol, str):
+            raise DataError(f"expected a point list, got {sol!r:.60}", file, i, rid, 'solution')
         pts = parse_points(sol.replace('<answer>', '').replace('</answer>', ''), strict=True) if sol is not None else None
-        if sol is not None and pts is None: raise DataError(f"{sol!r:.60} is not a list of [x, y] points", file, i, rid, 'solution')
+        if sol is not None and pts is None:
+            raise DataError(f"{sol!r:.60} is not a list of [x, y] points", file, i, rid, 'solution')
         if t == 'trajectory' and not pts: raise DataError('empty trace', file, i, rid, 'solution')
         if pts: canon = _canonical_points(pts, size, conv, file, i, rid, 'solution')
         elif m is not None: canon = [mask_point(m)]
@@ -624,24 +641,40 @@ EMBODIED_COMMANDS = ('refspatial', 'refspatial-bench', 'sharerobot-affordance', 
 
 def add_embodied_commands(sub, common):
     "Add the embodied subcommands to `rft-data`'s subparsers (`common(parser, image_root=True)` adds the shared options)."
-    fmt = dict(choices=POINT_FORMATS, help='dataset: keep the prompt and its coordinate format for every model; family: ask each model in its own convention')
-    p = sub.add_parser('refspatial', help='RefSpatial training JSON (LLaVA-style, image and depth file names)'); p.add_argument('file'); common(p)
+    fmt = dict(choices=POINT_FORMATS, help='dataset: keep the prompt and its coordinate format for every model; '
+                                           'family: ask each model in its own convention')
+    p = sub.add_parser('refspatial', help='RefSpatial training JSON (LLaVA-style, image and depth file names)')
+    p.add_argument('file')
+    common(p)
     p.add_argument('--depth-root', default=None, help='folder of the depth files (default: no depth image)')
-    p.add_argument('--point-format', default='dataset', **fmt); p.add_argument('--points-only', action='store_true', help='skip turns whose answer is not a point list')
-    p = sub.add_parser('refspatial-bench', help='RefSpatial-Bench folder (Location/Placement/Unseen with question.json, image/, mask/)')
-    p.add_argument('root'); common(p, False)
-    p.add_argument('--splits', nargs='*', default=None, help='split folders (default: every one present)'); p.add_argument('--point-format', default='dataset', **fmt)
+    p.add_argument('--point-format', default='dataset', **fmt)
+    p.add_argument('--points-only', action='store_true', help='skip turns whose answer is not a point list')
+    p = sub.add_parser('refspatial-bench', help='RefSpatial-Bench folder (Location/Placement/Unseen: question.json, image/, mask/)')
+    p.add_argument('root')
+    common(p, False)
+    p.add_argument('--splits', nargs='*', default=None, help='split folders (default: every one present)')
+    p.add_argument('--point-format', default='dataset', **fmt)
     for kind in ('affordance', 'trajectory'):
-        p = sub.add_parser(f'sharerobot-{kind}', help=f'ShareRobot {kind} JSON (LLaVA-style)'); p.add_argument('file'); common(p)
-        p.add_argument('--coords', default='auto', choices=['auto', 'norm1', 'pixel'], help='how answers are written (auto: a number above 1 means pixels)')
+        p = sub.add_parser(f'sharerobot-{kind}', help=f'ShareRobot {kind} JSON (LLaVA-style)')
+        p.add_argument('file')
+        common(p)
+        p.add_argument('--coords', default='auto', choices=['auto', 'norm1', 'pixel'],
+                       help='how answers are written (auto: a number above 1 means pixels)')
         p.add_argument('--point-format', default='family', **fmt)
-    p = sub.add_parser('embodied-json', help='custom JSON whose solution is a point list, a trace or a mask file'); p.add_argument('file'); common(p)
-    p.add_argument('--task', default=None, choices=['pointing', 'trajectory']); p.add_argument('--point-convention', default='norm1')
+    p = sub.add_parser('embodied-json', help='custom JSON whose solution is a point list, a trace or a mask file')
+    p.add_argument('file')
+    common(p)
+    p.add_argument('--task', default=None, choices=['pointing', 'trajectory'])
+    p.add_argument('--point-convention', default='norm1')
     p.add_argument('--point-format', default='family', **fmt)
     p = sub.add_parser('embodied-synthetic', help='seeded tabletop scenes with depth (train, test_id, test_ood)')
-    p.add_argument('kind', choices=list(EMBODIED_GENERATORS)); p.add_argument('--out', default=None)
-    p.add_argument('--n-train', type=int, default=1000); p.add_argument('--n-test', type=int, default=200)
-    p.add_argument('--size', type=int, default=112); p.add_argument('--seed', type=int, default=None); p.add_argument('--overwrite', action='store_true')
+    p.add_argument('kind', choices=list(EMBODIED_GENERATORS))
+    p.add_argument('--out', default=None)
+    p.add_argument('--n-train', type=int, default=1000)
+    p.add_argument('--n-test', type=int, default=200)
+    p.add_argument('--size', type=int, default=112)
+    p.add_argument('--seed', type=int, default=None)
+    p.add_argument('--overwrite', action='store_true')
 
 def run_embodied_command(args, settings):
     "Run one embodied `rft-data` command; the dataset written (its folder in `args.resolved_out`)."
@@ -651,13 +684,16 @@ def run_embodied_command(args, settings):
     if args.cmd == 'embodied-synthetic':
         seed = settings.int('run', 'seed') if args.seed is None else args.seed
         return build_embodied_synthetic(args.kind, out, args.n_train, args.n_test, seed, args.size, overwrite=args.overwrite)
-    kw = dict(skip_invalid=args.skip_invalid, embed_images=args.embed_images, overwrite=args.overwrite, point_format=args.point_format)
+    kw = dict(skip_invalid=args.skip_invalid, embed_images=args.embed_images, overwrite=args.overwrite,
+              point_format=args.point_format)
     if args.cmd == 'refspatial-bench': return from_refspatial_bench(args.root, out, splits=args.splits, **kw)
     root = args.image_root or str(settings.path('image_root'))
     if args.cmd == 'refspatial':
-        return from_refspatial(args.file, root, out, depth_root=args.depth_root, split=args.split, points_only=args.points_only, **kw)
+        return from_refspatial(args.file, root, out, depth_root=args.depth_root, split=args.split, points_only=args.points_only,
+                               **kw)
     if args.cmd.startswith('sharerobot-'):
         return from_sharerobot(args.file, root, out, kind=args.cmd.split('-', 1)[1], coords=args.coords, split=args.split, **kw)
     if args.cmd == 'embodied-json':
-        return from_embodied_json(args.file, root, out, task=args.task, point_convention=args.point_convention, split=args.split, **kw)
+        return from_embodied_json(args.file, root, out, task=args.task, point_convention=args.point_convention, split=args.split,
+                                  **kw)
     raise ValueError(f"unknown embodied command {args.cmd!r}")

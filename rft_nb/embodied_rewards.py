@@ -103,7 +103,8 @@ def get_point_distance_reward(lo: float = 0.01, # full reward at or below this d
                               hi: float = 0.1, # no reward at or beyond this distance
                               max_points: int = MAX_POINTS):
     "`point_distance`: Embodied-R1's linear distance reward on the diagonal scale, in [0, 1]."
-    return register('point_distance', partial(_distance_row, lo=lo, hi=hi, max_points=max_points), tasks=['pointing'], needs=POINT_NEEDS)
+    row = partial(_distance_row, lo=lo, hi=hi, max_points=max_points)
+    return register('point_distance', row, tasks=['pointing'], needs=POINT_NEEDS)
 
 pointing_reward, point_distance_reward = get_pointing_reward(), get_point_distance_reward()
 
@@ -179,7 +180,8 @@ def _planning_row(text, sol, options):
     if got is None or (options and ord(got) - 65 >= len(options)): return 0.0
     return 1.0 if got == gold else 0.0
 
-affordance_reward = register('affordance', _affordance_row, tasks=['affordance'], needs=('solution', 'boxes', 'image_size', 'box_convention'))
+affordance_reward = register('affordance', _affordance_row, tasks=['affordance'],
+                             needs=('solution', 'boxes', 'image_size', 'box_convention'))
 planning_reward = register('planning', _planning_row, tasks=['planning'], needs=('solution', 'options'))
 
 # %% ../nbs/15_embodied_rewards.ipynb #9fad8684
@@ -250,7 +252,8 @@ def _r1_dtr(d, lo, hi):
 def _r1_points(text):
     "Their parse: the `<point>` block read with `json.loads`, a list of 2-item lists; raises otherwise."
     pts = json.loads(_R1_POINT.search(text).group(1).strip())
-    if not isinstance(pts, list) or not all(isinstance(p, list) and len(p) == 2 for p in pts): raise ValueError('not a list of [x, y]')
+    if not isinstance(pts, list) or not all(isinstance(p, list) and len(p) == 2 for p in pts):
+        raise ValueError('not a list of [x, y]')
     return pts
 
 def _r1_fmt(text) -> tuple[float, float]:
@@ -263,7 +266,8 @@ def _r1_point_row(text, sol, points, image_size, point_convention):
     if pf:
         try:
             sp = _space(image_size, point_convention)
-            gt = np.array([to_model_point(p, sp[0], sp[1], sp[2]) for p in _true_points(points, sol, image_size, point_convention)], float)
+            truth = _true_points(points, sol, image_size, point_convention)
+            gt = np.array([to_model_point(p, sp[0], sp[1], sp[2]) for p in truth], float)
             pred = np.array(_r1_points(text), float)
             if len(pred):
                 with np.errstate(all='ignore'): d = np.sqrt(((pred[:, None, :] - gt[None, :, :]) ** 2).sum(-1)).min(axis=1).mean()
@@ -301,6 +305,8 @@ def _r1_trace_row(text, sol, points, image_size, point_convention):
         except Exception: pass
     return 0.1 * tf + 0.1 * pf + 0.1 * num + 0.3 * fr + 0.4 * rm
 
-embodied_r1_point = register('embodied_r1_point', _r1_point_row, tasks=['pointing'], needs=('solution', 'points', 'image_size', 'point_convention'))
-embodied_r1_region = register('embodied_r1_region', _r1_region_row, tasks=['pointing'], needs=('solution', 'mask', 'image_size', 'point_convention'))
+embodied_r1_point = register('embodied_r1_point', _r1_point_row, tasks=['pointing'],
+                             needs=('solution', 'points', 'image_size', 'point_convention'))
+embodied_r1_region = register('embodied_r1_region', _r1_region_row, tasks=['pointing'],
+                              needs=('solution', 'mask', 'image_size', 'point_convention'))
 embodied_r1_trace = register('embodied_r1_trace', _r1_trace_row, tasks=['trajectory'], needs=TRACE_NEEDS)

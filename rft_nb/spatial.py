@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .families import BoxConvention, to_model_box
+from .families import BoxConvention, to_model_box, box_units_text
 
 # %% auto #0
 __all__ = ['POINTS_FORMAT', 'TRACE_FORMAT', 'POINT_UNITS', 'REFSPATIAL_SUFFIX', 'NUM', 'MAX_POINT_TEXT', 'MAX_BOX_PIXELS',
@@ -35,7 +35,7 @@ def from_model_point(p, width: int, height: int, conv='norm1000') -> list[float]
     return from_model_points([p], width, height, conv)[0]
 
 def from_model_points(points, width: int, height: int, conv='norm1000') -> list[list[float]]:
-    "Many points in the model's convention -> canonical pixels (normalised ones as the benchmarks compute them: `x * width`, `x / 1000 * width`)."
+    "Points in the model's convention -> canonical pixels (normalised ones as the benchmarks compute: `x * width`, `x / 1000 * width`)."
     c = BoxConvention.parse(conv)
     if c.kind == 'norm1': return [[float(p[0]) * width, float(p[1]) * height] for p in points]
     if c.kind == 'norm1000': return [[float(p[0]) / 1000 * width, float(p[1]) / 1000 * height] for p in points]
@@ -330,7 +330,7 @@ def success_score(points, mask) -> float:
 
 # %% ../nbs/03_spatial.ipynb #81a50533
 def trajectory_metrics(pred_points, gt_points, width: int, height: int) -> dict:
-    "ShareRobot's DFD / HD / RMSE of canonical traces, on coordinates normalised by width and height ([(0, 0)] for an empty prediction)."
+    "ShareRobot's DFD / HD / RMSE of canonical traces on coordinates normalised by width and height (empty prediction: [(0, 0)])."
     s = np.array([width, height], dtype=float)
     gt = _arr(gt_points) / s
     pred = _arr(pred_points) / s if len(pred_points) else np.zeros((1, 2))
@@ -351,7 +351,6 @@ POINT_STYLE = {'pointing': 'tuples', 'trajectory': 'lists'}   # how answers of e
 
 def render_embodied_row(row: dict, point_conv, box_conv) -> dict:
     "problem / solution / answer / reasoning / point and box conventions of an embodied `row` for a model ({} for other tasks)."
-    from rft_nb.families import box_units_text
     task = row.get('task')
     if task not in EMBODIED_TASKS: return {}
     out = dict(problem=row['problem'], solution=row['solution'], answer=row['answer'], reasoning=row.get('reasoning') or '',

@@ -48,7 +48,7 @@ PRESETS = {'benchmark': SpatialConfig(),
 
 # %% ../nbs/41_spatial_demo.ipynb #d891cc4d
 def spatial_recipes(cfg: SpatialConfig, model, data, out, seed: int = 0) -> tuple[dict, dict]:
-    "(CoT-SFT recipe, {arm: GRPO recipe}) as option dicts: the GRPO runs start from the same SFT weights, same budget, different rewards."
+    "(CoT-SFT recipe, {arm: GRPO recipe}) as option dicts: GRPO runs from the same SFT weights, same budget, different rewards."
     out = Path(out)
     common = dict(dataset_path=str(data), dataset_split='train', stage_sft_fraction=cfg.sft_fraction, seed=seed, use_lora=False,
                   gradient_checkpointing=False, weight_decay=0.0, report_to=[], save_strategy='no', use_system_prompt=False,
@@ -105,8 +105,8 @@ def run_spatial(cfg: SpatialConfig, seed: int, out, stages=('sft', 'grpo', 'eval
         times['cot_sft'] = time.time() - t
     done = out / 'eval' / 'cot_sft' / 'results.json'
     if 'eval' in stages and 'sft' not in stages and done.is_file():        # evaluated before, not retrained since
-        res['cot_sft'] = {k: {m: v.get(m) for m in ('success', 'process', 'format')} for k, v in json.loads(done.read_text())['metrics']['pointing'].items()
-                          if k in TEST_SPLITS}
+        old = json.loads(done.read_text())['metrics']['pointing']
+        res['cot_sft'] = {k: {m: old[k].get(m) for m in ('success', 'process', 'format')} for k in TEST_SPLITS if k in old}
     elif 'eval' in stages:
         t = time.time()
         res['cot_sft'] = evaluate_pointing(out / 'cot_sft', test, out / 'eval' / 'cot_sft', cfg, seed)
