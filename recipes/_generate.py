@@ -143,3 +143,37 @@ def main():
 
 
 if __name__ == '__main__': main()
+
+# ---------------------------------------------------------------- spatial referring (RoboRefer-style), 2B-4B of each family
+# Stage 1 CoT-SFT, stage 2 GRPO with outcome rewards or outcome + process rewards (rft_nb.embodied_rewards).
+# Data: `rft-data refspatial RefSpatial/2D/reasoning_template_qa.json --image-root RefSpatial/2D/image --depth-root
+# RefSpatial/2D/depth --point-format family --points-only --out data/embodied/refspatial` (each model is asked in its own
+# point convention; depth is the second image), and `rft-data embodied-synthetic pointing --out data/embodied-pointing`
+# (chains of thought with intermediate points: the only rows the process reward scores).
+SPATIAL_MODELS = {'qwen2vl_2b': 'Qwen/Qwen2-VL-2B-Instruct', 'qwen25vl_3b': 'Qwen/Qwen2.5-VL-3B-Instruct',
+                  'qwen3vl_2b': 'Qwen/Qwen3-VL-2B-Instruct', 'qwen3vl_4b': 'Qwen/Qwen3-VL-4B-Instruct', 'qwen35_2b': 'Qwen/Qwen3.5-2B'}
+SPATIAL_REWARDS = {'outcome': ['format', 'pointing', 'point_distance'],
+                   'process': ['format', 'pointing', 'point_distance', 'spatial_process']}
+SPATIAL_SFT = dict(learning_rate=1.0e-5, lr_scheduler_type='cosine', warmup_steps=100, num_train_epochs=1, image_max_pixels=401408,
+                   sft_mode='cot', stage_part='sft', stage_sft_fraction=0.5)
+SPATIAL_GRPO = dict(learning_rate=1.0e-6, beta=0.04, temperature=1.0, num_generations=8, max_completion_length=384,
+                    image_max_pixels=401408, loss_type='grpo', scale_rewards='group', epsilon=0.2, num_iterations=1,
+                    num_train_epochs=1, rollout_log_steps=10, stage_part='rl', stage_sft_fraction=0.5)
+
+def spatial_main():
+    for m, ck in SPATIAL_MODELS.items():
+        for hw, hwd in HARDWARE.items():
+            base = dict(model_name_or_path=ck, **COMMON, **hwd, **BATCH[hw])
+            d = HERE / m / 'spatial_referring' / hw
+            for data in ('embodied/refspatial', 'embodied-pointing'):
+                tag = 'refspatial' if data == 'embodied/refspatial' else 'synthetic'
+                sft = dict(base, dataset_path=data, dataset_split='train', **SPATIAL_SFT, output_dir=f"{m}/spatial_referring/{tag}/cot_sft")
+                if hw == '1gpu_qlora': sft['merge_adapter'] = True
+                write(d / f'{tag}_stage1_cot_sft.yaml', sft, f"Spatial referring stage 1, CoT-SFT on half of {data}: {m}, {hw}")
+                start = f"{m}/spatial_referring/{tag}/cot_sft" + ('/merged' if hw == '1gpu_qlora' else '')
+                for arm, rewards in SPATIAL_REWARDS.items():
+                    g = dict(base, dataset_path=data, dataset_split='train', reward_funcs=rewards, **SPATIAL_GRPO,
+                             model_name_or_path=start, output_dir=f"{m}/spatial_referring/{tag}/grpo_{arm}")
+                    write(d / f'{tag}_stage2_rft_{arm}.yaml', g, f"Spatial referring stage 2, GRPO ({arm} rewards) on the other half of {data}: {m}, {hw}")
+
+if __name__ == '__main__': spatial_main()

@@ -518,11 +518,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser('synthetic', help='procedural synthetic data (all splits)'); p.add_argument('family')
     p.add_argument('--out', default=None); p.add_argument('--n-train', type=int, default=1000); p.add_argument('--n-test', type=int, default=200)
     p.add_argument('--size', type=int, default=224); p.add_argument('--seed', type=int, default=None); p.add_argument('--overwrite', action='store_true')
+    from rft_nb.embodied_data import add_embodied_commands
+    add_embodied_commands(sub, _common)   # refspatial, refspatial-bench, sharerobot-*, embodied-json, embodied-synthetic
     return ap
 
 # %% ../nbs/08_builders.ipynb #b13a3a1e
 def run_command(args, settings) -> object:
     "Run one parsed `rft-data` command; the dataset written."
+    from rft_nb.embodied_data import EMBODIED_COMMANDS, run_embodied_command
+    if args.cmd in EMBODIED_COMMANDS: return run_embodied_command(args, settings)
     root = lambda: args.image_root or str(settings.path('image_root'))
     seed = getattr(args, 'seed', None)
     seed = settings.int('run', 'seed') if seed is None and hasattr(args, 'seed') else seed

@@ -219,25 +219,32 @@ def processor_pixels(processor) -> tuple[int | None, int | None]:
 
 @dataclass(frozen=True)
 class ModelView:
-    "How one model reads rows: its family, its box convention (with its pixel limits), whether its template opens `<think>`."
+    "How one model reads rows: its family, its box and point conventions (with its pixel limits), whether its template opens `<think>`."
     family: ModelFamily
     convention: BoxConvention
     think_in_prompt: bool = False
+    point_convention: BoxConvention | None = None   # how it writes points (None: like its boxes)
+
+    def __post_init__(self):
+        if self.point_convention is None: object.__setattr__(self, 'point_convention', self.convention)
 
     @classmethod
     def of(cls, family, processor=None, *, min_pixels: int | None = None, max_pixels: int | None = None,
-           convention=None, think_in_prompt: bool | None = None) -> 'ModelView':
-        "The view of a model of `family`; limits and `<think>` read from `processor` unless given."
+           convention=None, think_in_prompt: bool | None = None, point_convention=None) -> 'ModelView':
+        "The view of a model of `family`; limits and `<think>` read from `processor` unless given (a given box `convention` is also the point one)."
         f = get_family(family)
         plo, phi = processor_pixels(processor) if processor is not None else (None, None)
         conv = BoxConvention.parse(convention) if convention else f.box_convention(min_pixels or plo, max_pixels or phi)
+        pconv = (BoxConvention.parse(point_convention) if point_convention else
+                 conv if convention else f.point_convention(min_pixels or plo, max_pixels or phi))
         think = think_in_prompt if think_in_prompt is not None else (
             opens_think(processor, f.think_in_prompt) if processor is not None else f.think_in_prompt)
-        return cls(f, conv, bool(think))
+        return cls(f, conv, bool(think), pconv)
 
     def to_dict(self) -> dict:
         "What `eval_config.json` records."
-        return dict(family=self.family.name, box_convention=str(self.convention), think_in_prompt=self.think_in_prompt)
+        return dict(family=self.family.name, box_convention=str(self.convention), think_in_prompt=self.think_in_prompt,
+                    point_convention=str(self.point_convention))
 
 # %% ../nbs/04_families.ipynb #ba793be4
 NORM1000_UNITS = "(between 0 and 1000, integer)"

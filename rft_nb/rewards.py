@@ -19,6 +19,7 @@ from .hardened_rewards import (classification_reward, detection_reward, groundin
                                      trance_all_steps, repetition_penalty_reward, length_reward, cosine_band,
                                      get_detection_reward, get_counting_reward, get_repetition_penalty_reward,
                                      get_length_reward)
+from . import embodied_rewards  # registers the embodied rewards (pointing, trajectory, affordance, process)
 
 # %% auto #0
 __all__ = ['TASK_REWARDS', 'HACKS', 'task_rewards', 'score_hack']

@@ -12,7 +12,8 @@ from pathlib import Path
 from datasets import Dataset, DatasetDict, Image, Sequence
 
 from .prompts import SYSTEM_PROMPT
-from .families import render_for_convention, ModelView
+from .families import render_for_convention, render_row_for_convention, ModelView
+from .spatial import render_embodied_row
 from .schema import to_pil, DataError
 
 # %% auto #0
@@ -41,12 +42,20 @@ def prompt_messages(problem: str, n_images: int = 1, system_prompt: bool | str =
 
 # %% ../nbs/09_rows.ipynb #99a9b879
 def render_for_model(ds_or_row, view: ModelView):
-    "A row (dict) or dataset as the model of `view` reads it: boxes in its convention, `think_in_prompt` recorded."
-    conv, think = str(view.convention), bool(view.think_in_prompt)
+    "A row (dict) or dataset as the model of `view` reads it: boxes and points in its conventions, `think_in_prompt` recorded."
+    conv, pconv, think = str(view.convention), str(view.point_convention), bool(view.think_in_prompt)
     if isinstance(ds_or_row, dict) and not hasattr(ds_or_row, 'map'):
-        return {**render_for_convention(ds_or_row, conv), 'think_in_prompt': think}
-    ds = render_for_convention(ds_or_row, conv)
-    return ds.map(lambda _: {'think_in_prompt': think}, input_columns=['id'], desc='think_in_prompt')
+        return {**render_for_convention(ds_or_row, conv), **render_embodied_row(ds_or_row, pconv, conv), 'think_in_prompt': think}
+    if 'points' not in ds_or_row.column_names:      # a dataset built before the embodied columns existed
+        ds = render_for_convention(ds_or_row, conv)
+        return ds.map(lambda _: {'think_in_prompt': think}, input_columns=['id'], desc='think_in_prompt')
+    cols = ['task', 'boxes', 'image_size', 'problem', 'solution', 'answer', 'box_convention', 'reasoning', 'points',
+            'point_convention', 'fixed_convention']
+    def f(*vals):
+        row = dict(zip(cols, vals))
+        out = {**render_row_for_convention(row, conv), 'reasoning': row['reasoning'], 'point_convention': row['point_convention']}
+        return {**out, **render_embodied_row(row, pconv, conv), 'think_in_prompt': think}
+    return ds_or_row.map(f, input_columns=cols, desc=f'render for {view.family.name}')
 
 def row_prompt(row: dict, system_prompt: bool | str = True) -> tuple[list, list]:
     "(messages, PIL images) of a rendered row: what every inference backend's `generate` takes."

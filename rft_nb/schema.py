@@ -17,14 +17,16 @@ from datasets import Dataset, DatasetDict, Features, Image, Sequence, Value
 from .config import InputError
 from .geometry import box_problem
 from .families import BoxConvention, answer_text
+from .spatial import mask_size
 from .prompts import PROMPTS
 
 # %% auto #0
 __all__ = ['TASKS', 'SPLITS', 'FEATURES', 'COLUMNS', 'STR_COLUMNS', 'REPORT_NAME', 'DataError', 'BuildReport', 'to_pil',
-           'split_order', 'make_row', 'validate_row', 'save_dataset', 'load_report', 'load_data']
+           'split_order', 'check_spatial', 'make_row', 'validate_row', 'save_dataset', 'load_report', 'load_data']
 
 # %% ../nbs/06_schema.ipynb #c60b964d
-TASKS = ('classification', 'detection', 'grounding', 'counting', 'geometry', 'trance', 'custom')
+TASKS = ('classification', 'detection', 'grounding', 'counting', 'geometry', 'trance', 'custom',
+         'pointing', 'trajectory', 'affordance', 'planning')   # the last four: embodied (spatial referring, ...)
 SPLITS = ('train', 'test_id', 'test_ood', 'test_ood_left', 'test_ood_right')
 
 FEATURES = Features({
@@ -37,6 +39,10 @@ FEATURES = Features({
     'box_convention': Value('string'), 'category': Value('string'),
     'classes': Sequence(Value('string')), 'options': Sequence(Value('string')),
     'source': Value('string'), 'meta': Value('string'),
+    # embodied answers: canonical pixel points (pointing: true points; trajectory: the trace), a region mask,
+    # the convention points are written in, and whether the row's prompt fixes that convention
+    'points': Sequence(Sequence(Value('float64'))), 'mask': Image(),
+    'point_convention': Value('string'), 'fixed_convention': Value('bool'),
 })
 COLUMNS = tuple(FEATURES)
 STR_COLUMNS = tuple(k for k, v in FEATURES.items() if isinstance(v, Value) and v.dtype == 'string')
@@ -100,10 +106,38 @@ def split_order(split: str) -> tuple:
     "Sort key for split names: the known splits in `SPLITS` order, then any other name alphabetically."
     return (SPLITS.index(split), split) if split in SPLITS else (len(SPLITS), split)
 
+# %% ../nbs/06_schema.ipynb #5a1d0c02
+def check_spatial(row: dict, size, bad):
+    "Raise `bad(field, reason)` for a bad point, trace, mask or point convention of `row` (part of `validate_row`)."
+    w, h = size
+    pts = row['points']
+    if not isinstance(pts, (list, tuple)): raise bad('points', f"expected a list of [x, y] points, got {type(pts).__name__}")
+    for j, p in enumerate(pts):
+        try: x, y = (float(v) for v in p)
+        except (TypeError, ValueError): raise bad('points', f"point {j} {p!r:.60} is not [x, y] numbers") from None
+        if not (math.isfinite(x) and math.isfinite(y)): raise bad('points', f"point {j} {list(p)} has a non-finite coordinate")
+        if not (0 <= x <= w and 0 <= y <= h): raise bad('points', f"point {j} {list(p)} lies outside the {w}x{h} image")
+    try: BoxConvention.parse(row['point_convention'])
+    except ValueError as e: raise bad('point_convention', str(e)) from None
+    if not isinstance(row['fixed_convention'], bool):
+        raise bad('fixed_convention', f"expected true or false, got {row['fixed_convention']!r}")
+    if row['task'] == 'trajectory' and len(pts) < 2:
+        raise bad('points', 'empty trace' if not pts else 'a trace needs at least 2 points, got 1')
+    if row['task'] == 'affordance' and len(row['boxes']) != 1:
+        raise bad('boxes', f"affordance rows need exactly 1 box, got {len(row['boxes'])}")
+    m = row['mask']
+    if m is not None:
+        try: mw, mh = mask_size(m)
+        except Exception as e: raise bad('mask', f"mask cannot be read ({type(e).__name__}: {e})") from None
+        if (mw, mh) != (w, h): raise bad('mask', f"mask is {mw}x{mh} but its image is {w}x{h}")
+    if row['task'] == 'pointing' and m is None and not pts:
+        raise bad('points', 'pointing rows need a region mask or at least one point')
+
 # %% ../nbs/06_schema.ipynb #c4632c0b
 def make_row(id, task: str, images: list, problem: str, solution: str | None = None, *, answer: str | None = None,
              split: str = 'train', reasoning: str = '', prompt_template: str = 'custom', image_size=None, boxes=(),
-             box_convention: str = 'norm1000', category: str = '', classes=(), options=(), source: str = '', meta=None) -> dict:
+             box_convention: str = 'norm1000', category: str = '', classes=(), options=(), source: str = '', meta=None,
+             points=(), mask=None, point_convention: str = 'norm1000', fixed_convention: bool = False) -> dict:
     "A schema row; `solution` defaults to `<answer>{answer}</answer>` and `answer` to the solution's answer text."
     if solution is None and answer is None: raise DataError('a row needs a solution or an answer', id=id, field='solution')
     if solution is None: solution = f"<answer>{answer}</answer>"
@@ -112,7 +146,9 @@ def make_row(id, task: str, images: list, problem: str, solution: str | None = N
                 reasoning=reasoning or '', prompt_template=prompt_template, image_size=list(image_size or []),
                 boxes=[[float(v) for v in b] for b in boxes], box_convention=str(box_convention), category=category or '',
                 classes=list(classes), options=list(options), source=source or '',
-                meta=meta if isinstance(meta, str) else json.dumps(meta or {}, default=str))
+                meta=meta if isinstance(meta, str) else json.dumps(meta or {}, default=str),
+                points=[[float(v) for v in p] for p in points], mask=mask, point_convention=str(point_convention),
+                fixed_convention=bool(fixed_convention))
 
 def validate_row(row: dict, index: int | None = None, file=None) -> dict:
     "`row` if it satisfies the schema, else a `DataError` naming file, row and field."
@@ -148,6 +184,7 @@ def validate_row(row: dict, index: int | None = None, file=None) -> dict:
         if not isinstance(row[c], (list, tuple)) or not all(isinstance(v, str) for v in row[c]): raise bad(c, 'expected a list of strings')
     try: json.loads(row['meta'] or '{}')
     except ValueError: raise bad('meta', 'not valid JSON') from None
+    check_spatial(row, sz, bad)
     return row
 
 # %% ../nbs/06_schema.ipynb #9920e020

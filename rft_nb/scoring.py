@@ -19,8 +19,9 @@ from .paper_rewards import reason_rft_eval_accuracy, reason_rft_eval_trance
 from . import rewards as R
 
 # %% auto #0
-__all__ = ['HEADLINE', 'SPLIT_NAMES', 'row_reward', 'score_completion', 'coco_detection_metrics', 'task_metrics',
-           'compute_metrics', 'metrics_markdown', 'write_results', 'load_results', 'compare_runs']
+__all__ = ['HEADLINE', 'SPLIT_NAMES', 'row_reward', 'score_completion', 'embodied_record', 'embodied_metrics',
+           'coco_detection_metrics', 'task_metrics', 'compute_metrics', 'metrics_markdown', 'write_results',
+           'load_results', 'compare_runs']
 
 # %% ../nbs/30_scoring.ipynb #13f0756b
 def row_reward(name: str, text: str, row: dict):
@@ -57,7 +58,59 @@ def score_completion(completion, row: dict) -> dict:
     elif task == 'detection':
         rec.update(pred_boxes=p['boxes'], gt_boxes=[[float(v) for v in b] for b in row['boxes']],
                    category=row.get('category', ''), image_size=list(row['image_size']), reward=row_reward('detection', text, row))
+    elif task in EMBODIED_TASKS: rec.update(embodied_record(text, ans, row))
     return rec
+
+# %% ../nbs/30_scoring.ipynb #c0e1b002
+from .spatial import (EMBODIED_TASKS, parse_points, parse_box, from_model_points, load_mask, success_score,
+                            refspatial_success, trajectory_metrics, sharerobot_iou)
+from .families import BoxConvention
+import rft_nb.embodied_rewards   # registers the embodied rewards that `row_reward` reads by name
+
+def embodied_record(text: str, answer: str | None, row: dict) -> dict:
+    "The scoring fields of a completion of an embodied row (pointing, trajectory, affordance, planning)."
+    task, (w, h) = row['task'], row['image_size']
+    src = answer if answer is not None else text
+    if task == 'planning': return dict(correct=row_reward('planning', text, row) or 0.0)
+    if task == 'affordance':
+        b = parse_box(src)
+        gt = [float(v) for v in row['boxes'][0]]
+        pred = from_model_box(b, w, h, row.get('box_convention') or 'norm1000') if b else None
+        return dict(pred_box=pred, gt_box=gt, iou=sharerobot_iou(pred, gt) if pred else 0.0, valid=pred is not None)
+    conv = row.get('point_convention') or 'norm1000'
+    pts = from_model_points(parse_points(src) or [], w, h, conv)
+    rec = dict(pred_points=[[round(x, 2), round(y, 2)] for x, y in pts[:100]], n_points=len(pts))
+    if task == 'trajectory':
+        rec.update(trajectory_metrics(pts, row['points'], w, h))
+        return rec
+    if row.get('mask') is not None:
+        m = load_mask(row['mask'])
+        rec['success'] = success_score(pts, m)
+        kind = BoxConvention.parse(conv).kind
+        if kind in ('norm1', 'pixel'):
+            s = refspatial_success(src, m, is_absolute=kind == 'pixel')
+            rec.update(success_theirs=s, skipped_theirs=s is None)
+    p = row_reward('spatial_process', text, row)
+    if p is not None: rec['process'] = p
+    return rec
+
+def _mean(xs):
+    xs = [float(x) for x in xs if x is not None]
+    return sum(xs) / len(xs) if xs else None
+
+def embodied_metrics(task: str, recs: list[dict]) -> dict:
+    "The benchmark metrics of one embodied task over `recs` (one split)."
+    if task == 'planning': return dict(acc=_pct(r.get('correct') for r in recs))
+    if task == 'trajectory': return dict(DFD=_mean(r['dfd'] for r in recs), HD=_mean(r['hd'] for r in recs), RMSE=_mean(r['rmse'] for r in recs))
+    if task == 'affordance':
+        ious = [r['iou'] for r in recs]
+        out = {'mIoU': _pct(ious), **{f'IoU@{t}': _pct(i >= t for i in ious) for t in (0.5, 0.75, 0.9)}}
+        return {**out, 'mIoU_theirs': _pct(r['iou'] for r in recs if r.get('valid')), 'invalid': sum(not r.get('valid') for r in recs)}
+    m = dict(success=_pct(r.get('success') for r in recs))
+    if any('success_theirs' in r for r in recs):
+        m.update(success_theirs=_pct(r.get('success_theirs') for r in recs), skipped=sum(bool(r.get('skipped_theirs')) for r in recs))
+    if any('process' in r for r in recs): m['process'] = _pct(r.get('process') for r in recs)
+    return m
 
 # %% ../nbs/30_scoring.ipynb #a6600275
 @contextlib.contextmanager
@@ -121,6 +174,7 @@ def task_metrics(task: str, recs: list[dict], categories=None) -> dict:
         c = coco_detection_metrics(recs, categories)
         m.update(mAP=c['mAP'], AP50=c['AP50'], AP75=c['AP75'], reward=_pct(r.get('reward') for r in recs))
         m.update({f"AP/{k}": v for k, v in c['per_category'].items()})
+    elif task in EMBODIED_TASKS: m.update(embodied_metrics(task, recs))
     m['format'] = _pct(r.get('format') for r in recs)
     return m
 
@@ -138,7 +192,8 @@ def compute_metrics(preds: list[dict], categories=None) -> dict:
 
 # %% ../nbs/30_scoring.ipynb #dfe4fc31
 HEADLINE = {'classification': ['acc', 'acc_paper'], 'counting': ['acc'], 'geometry': ['acc'], 'custom': ['acc'],
-            'trance': ['acc', 'partial'], 'grounding': ['acc@0.5', 'gIoU', 'cIoU'], 'detection': ['mAP']}
+            'trance': ['acc', 'partial'], 'grounding': ['acc@0.5', 'gIoU', 'cIoU'], 'detection': ['mAP'],
+            'pointing': ['success'], 'trajectory': ['DFD', 'HD', 'RMSE'], 'affordance': ['mIoU', 'IoU@0.5'], 'planning': ['acc']}
 SPLIT_NAMES = {'test_id': 'ID', 'test_ood': 'OOD', 'test_ood_left': 'OOD-L', 'test_ood_right': 'OOD-R', 'all': 'all', 'train': 'train'}
 
 def _fmt(v) -> str: return '–' if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))

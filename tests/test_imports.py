@@ -7,13 +7,13 @@ PKG = Path(__file__).resolve().parents[1] / 'rft_nb'
 # Layers, lowest first (../shared/design.md); a module may import only modules of its own layer or below.
 LAYERS = [
     {'config', 'prompts'},
-    {'geometry', 'answers', 'families', 'stack'},
+    {'geometry', 'answers', 'families', 'stack', 'spatial'},
     {'models', 'schema'},
-    {'synthetic', 'builders', 'rows'},
-    {'reward_core', 'mathverify', 'paper_rewards', 'hardened_rewards', 'rewards'},
+    {'synthetic', 'builders', 'rows', 'embodied_data'},
+    {'reward_core', 'mathverify', 'paper_rewards', 'hardened_rewards', 'rewards', 'embodied_rewards'},
     {'train', 'plan', 'scoring'},
     {'inference', 'report'},
-    {'evaluate', 'demo'},
+    {'evaluate', 'demo', 'spatial_demo'},
 ]
 
 def imports_of(path: Path) -> set[str]:

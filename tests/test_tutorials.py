@@ -99,3 +99,42 @@ def test_custom_json_outputs(custom_json_run):
     assert '| + GRPO (8 steps) |' in printed
     pngs = [o for c in code for o in c.get('outputs', []) if 'data' in o and 'image/png' in o.data]
     assert len(pngs) == 2 and (tmp / 'outputs' / 'tutorials' / 'custom_json' / 'curves.png').stat().st_size > 5000
+
+@pytest.fixture(scope='module')
+def spatial_run(tmp_path_factory, cache_dir):
+    "The spatial referring tutorial executed like the custom JSON one; (notebook, skipped cells, temp folder, seconds)."
+    import time, nbformat
+    from nbclient import NotebookClient
+    tmp = tmp_path_factory.mktemp('spatial')
+    work = tmp / 'work'; work.mkdir()
+    nb, skipped = copy_for_testing(TUTORIALS / 'spatial_referring.ipynb', work / 'spatial_referring.ipynb')
+    env = {'RFT_NB_PATHS_OUTPUT_DIR': str(tmp / 'outputs'), 'RFT_NB_PATHS_DATA_DIR': str(tmp / 'data'),
+           'RFT_NB_PATHS_IMAGE_ROOT': str(tmp / 'data' / 'images'), 'RFT_NB_PATHS_MODELS_DIR': str(tmp / 'models'),
+           'RFT_NB_PATHS_CACHE_DIR': str(cache_dir), 'TOKENIZERS_PARALLELISM': 'false'}
+    kernel_env = {k: v for k, v in os.environ.items() if k not in ('RFT_NB_SETTINGS', 'WORLD_SIZE')} | env
+    client = NotebookClient(nb, km=kernel_manager(tmp), timeout=1800, resources={'metadata': {'path': str(work)}})
+    t0 = time.time()
+    client.execute(env=kernel_env)
+    return nb, skipped, tmp, time.time() - t0
+
+def test_spatial_tutorial(spatial_run):
+    nb, skipped, tmp, seconds = spatial_run
+    print(f"spatial referring tutorial: {seconds:.0f} s")
+    kernel = json.loads(texts(nb.cells[-1]).split('KERNEL ', 1)[1])
+    assert kernel['prefix'] == sys.prefix
+    assert skipped and all('#| gpu' in s for s in skipped)
+    code = [c for c in nb.cells if c.cell_type == 'code']
+    printed = '\n'.join(texts(c) for c in code)
+    run = tmp / 'outputs' / 'tutorials' / 'spatial_referring'
+    for name in ('cot_sft', 'outcome', 'outcome+process'):
+        res = json.loads((run / 'eval' / name / 'results.json').read_text())
+        m = res['metrics']['pointing']
+        assert m['test_id']['n'] == m['test_ood']['n'] == 50 and m['test_id']['success'] is not None
+    rewards = [json.loads(l)['rewards'] for l in (run / 'grpo_outcome+process' / 'rollouts.jsonl').read_text().splitlines()]
+    assert rewards and all(set(r) == {'format', 'pointing', 'point_distance', 'spatial_process'} for r in rewards)
+    assert all(set(json.loads(l)['rewards']) == {'format', 'pointing', 'point_distance'}
+               for l in (run / 'grpo_outcome' / 'rollouts.jsonl').read_text().splitlines())
+    assert '| 0 | outcome+process |' in printed and '| 0 | cot_sft |' in printed       # the comparison table was displayed
+    assert 'qwen2.5-vl  resized-28-3136-1003520' in printed and "'spatial_process': 1.0" in printed
+    pngs = [o for c in code for o in c.get('outputs', []) if 'data' in o and 'image/png' in o.data]
+    assert len(pngs) >= 5                                                             # scenes, OOD scenes, predictions of 3 models
