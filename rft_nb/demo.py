@@ -204,8 +204,10 @@ def checkpoint_curve(out, test, cfg: DemoConfig, progress: bool = True) -> list[
     "Accuracy per held-out set of each GRPO checkpoint in `out/grpo`, against the completions generated when it was saved."
     from rft_nb.train import generated_before
     pts = []
+    final = json.loads((out / 'grpo' / 'trainer_state.json').read_text())['global_step']
     for ck in sorted((out / 'grpo').glob('checkpoint-*'), key=lambda p: int(p.name.split('-')[-1])):
         step = int(ck.name.split('-')[-1])
+        if step >= final: continue  # the final model itself is evaluated as the run's result
         res = evaluate_stage(ck, test, out / 'eval' / f'grpo-{ck.name}', cfg, progress)
         pts.append(dict(step=step, generated=generated_before(out / 'grpo', step), accuracy={k: _acc(res, k) for k in TEST_SPLITS}))
     return pts
@@ -297,7 +299,8 @@ def format_summary(s: dict) -> str:
     if sp:
         lines += [f"GRPO: {s['training']['grpo']['steps']} steps, {sp['generated']} completions generated, "
                   f"{100 * sp['zero_std_frac']:.0f}% of the groups had all rewards equal"
-                  + (f", {sp['dropped_groups']} dropped and refilled" if s['config'].get('dynamic_sampling') else ''), '']
+                  + (f"; {sp['dropped_groups']} dropped and replaced, {sp['padded_groups']} trained anyway (refill cap)"
+                     if s['config'].get('dynamic_sampling') else ''), '']
     lines += [
              f"{'accuracy %':<20}{'chance':>8}{'CoT-SFT':>10}{'+ GRPO':>10}{'fixed':>8}{'broken':>8}"]
     for k, n in names.items():
