@@ -205,7 +205,7 @@ h1{font-size:18px;margin:0 0 6px 0} .ctl{display:flex;flex-wrap:wrap;gap:10px;al
 table{border-collapse:collapse;width:100%;font-size:13px} th,td{border-bottom:1px solid #e4e4e4;padding:6px;vertical-align:top;text-align:left}
 th{background:#f0f0f0;position:sticky;top:0} tr.hidden{display:none} img.thumb{max-width:160px;max-height:160px;border:1px solid #ccc}
 pre{white-space:pre-wrap;word-break:break-word;margin:0;max-height:260px;overflow:auto;font-size:12px}
-svg.thumb{border:1px solid #ccc;display:block} tr.cont svg.thumb.plain,tr.cont img.thumb{visibility:hidden}
+svg.thumb{border:1px solid #ccc;display:block} tr.cont svg.thumb.plain,tr.cont img.thumb{display:none}
 .grp{display:inline-block;margin-top:3px;padding:1px 5px;border-radius:4px;font-size:11px;background:#eee;color:#555}
 td.prompt pre{color:#555} mark{background:#fff2a8} .rw{display:inline-block;min-width:64px;padding:2px 6px;margin:1px;border-radius:4px;font-weight:600;color:#fff}
 """
@@ -213,6 +213,7 @@ td.prompt pre{color:#555} mark{background:#fff2a8} .rw{display:inline-block;min-
 _JS = """
 const rows=[...document.querySelectorAll('#rows tbody tr')], names=JSON.parse(document.getElementById('names').textContent);
 const imgs=JSON.parse(document.getElementById('imgs').textContent);
+const texts=new Map(rows.map(r=>[r,(r.querySelector('td.prompt').textContent+'\\n'+r.querySelector('td.comp').textContent).toLowerCase()]));
 rows.forEach(r=>{const im=r.querySelector('[data-img]'); if(!im) return; const u=imgs[im.dataset.img]; if(!u) return;
   if(im.tagName.toLowerCase()==='img') im.src=u; else im.setAttribute('href',u);});
 function markGroups(){let prev=null; for(const r of rows){ if(r.classList.contains('hidden')) continue;
@@ -227,7 +228,7 @@ function apply(){
     names.forEach((n,i)=>{const v=r.dataset['r'+i]; const lo=num('min'+i), hi=num('max'+i);
       if((lo!==null||hi!==null) && v===undefined) ok=false;
       if(v!==undefined){const x=parseFloat(v); if(lo!==null && !(x>=lo)) ok=false; if(hi!==null && !(x<=hi)) ok=false;}});
-    if(qq){const has=r.dataset.text.includes(qq); if(has===neg) ok=false;}
+    if(qq){const has=texts.get(r).includes(qq); if(has===neg) ok=false;}
     r.classList.toggle('hidden',!ok); if(ok) shown++;
   }
   document.getElementById('count').textContent='showing '+shown+' of '+rows.length;
@@ -301,11 +302,9 @@ def rollout_html(rollouts, title: str = 'Rollouts', max_rows: int | None = 5000,
                 if u: imgs[h] = u
             if keys[h]: img = f'<img class="thumb" data-img="{h}" alt="image">'
         if r.get('group') in _GROUP_NAMES: img += f'<span class="grp">{_GROUP_NAMES[r["group"]]}</span>'
-        text = html.escape((prompt + '\n' + comp).lower(), quote=True)
         comp_html = _ANS_HL.sub(r'\1<mark>\2</mark>\3', html.escape(comp))
-        attrs.append(f'data-text="{text}"')
         body.append(f'<tr class="row" {" ".join(attrs)}><td>{html.escape(str(r.get("step", "")))}</td><td>{html.escape(str(r.get("id", "")))}</td>'
-                    f'<td>{img}</td><td class="prompt"><pre>{html.escape(prompt)}</pre></td><td><pre>{comp_html}</pre></td>'
+                    f'<td>{img}</td><td class="prompt"><pre>{html.escape(prompt)}</pre></td><td class="comp"><pre>{comp_html}</pre></td>'
                     f'<td>{"<br>".join(cells)}</td><td>{len(comp)}</td></tr>')
     filt = ''.join(f'<fieldset><legend>{html.escape(n)}</legend>min <input type="number" step="any" id="min{j}"> max <input type="number" step="any" id="max{j}"></fieldset>'
                    for j, n in enumerate(names))
