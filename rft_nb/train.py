@@ -399,10 +399,10 @@ class RolloutRecorder(TrainerCallback):
                 if col is not None: rec[k] = col[j]
             self.images.append(rec)
 
-    def mark_groups(self, verdicts: list[str], num_generations: int):
-        "Note each recorded completion's group verdict from dynamic sampling ('keep', 'zero_std', 'too_easy', 'too_hard')."
-        if len(self.batch) != len(verdicts) * num_generations or not self.batch or self.batch[0]['step'] != self.step: return
-        for j, r in enumerate(self.batch): r['group'] = verdicts[j // num_generations]
+    def mark_rows(self, verdicts: list[str]):
+        "Note each completion of the batch just recorded with its group's verdict ('keep', 'zero_std', 'too_easy', 'too_hard')."
+        if not self.batch or len(self.batch) != len(verdicts) or self.batch[0]['step'] != self.step: return
+        for r, v in zip(self.batch, verdicts): r['group'] = v
 
     def on_step_begin(self, args, state, control, **kw): self.step = state.global_step + 1
 
@@ -523,18 +523,14 @@ class DynamicSampling:
         self._round_rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
         return self._round_rewards
 
-    def _group_values(self, n_local: int) -> list[float]:
-        "This process's completions' values of the dynamic-sampling metric, from the last reward call."
+    def _round_values(self) -> list[float]:
+        "The dynamic-sampling metric of every completion of the last round, all processes in order (TRL gathers the rewards)."
         import torch
         r = self._round_rewards  # (completions of every process, reward functions)
-        lo = self.accelerator.process_index * n_local
-        r = r[lo:lo + n_local]
         name = self.args.dynamic_sampling_metric
-        if name == 'reward':
-            w = self.reward_weights.to(r.device)
-            v = (r * w.unsqueeze(0)).nansum(dim=1)
-            v[torch.isnan(r).all(dim=1)] = float('nan')
-        else: v = r[:, self.reward_func_names.index(name)]
+        if name != 'reward': return r[:, self.reward_func_names.index(name)].tolist()
+        v = (r * self.reward_weights.to(r.device).unsqueeze(0)).nansum(dim=1)
+        v[torch.isnan(r).all(dim=1)] = float('nan')
         return v.tolist()
 
     def _global_sum(self, xs: list[int]) -> list[int]:
@@ -542,11 +538,6 @@ class DynamicSampling:
         if self.accelerator.num_processes == 1: return [int(x) for x in xs]
         t = self.accelerator.gather(torch.tensor([xs], device=self.accelerator.device, dtype=torch.long))
         return [int(x) for x in t.view(-1, len(xs)).sum(dim=0).tolist()]
-
-    def _global_max(self, x: int) -> int:
-        import torch
-        if self.accelerator.num_processes == 1: return int(x)
-        return int(self.accelerator.gather(torch.tensor([x], device=self.accelerator.device)).max())
 
     def _refill_rows(self, n_prompts: int) -> list[dict]:
         "`n_prompts` further training prompts, each repeated `num_generations` times (a shuffled pass per process, then another)."
@@ -568,58 +559,76 @@ class DynamicSampling:
         import math
         if not self.model.training: return super()._generate_and_score_completions(inputs)
         a, G = self.args, self.num_generations
-        st = self.sampling_state
-        nproc = self.accelerator.num_processes
-        need = len(inputs) // G
-        outs, verdicts, ids, batch = [], [], [], inputs
-        generated = 0
+        nproc, me = self.accelerator.num_processes, self.accelerator.process_index
+        if a.dynamic_sampling and len(inputs) % G:
+            raise ConfigError(f"dynamic_sampling needs whole groups on each process: per_device_train_batch_size x steps_per_generation "
+                              f"({len(inputs)}) must be a multiple of num_generations ({G})")
+        need = len(inputs) // G   # groups this process trains on
+        outs, verdicts, ids, rounds, batch, generated = [], [], [], [], inputs, 0
+        keeps = [0] * nproc
         while True:
             out = super()._generate_and_score_completions(batch)
-            vals = self._group_values(len(batch))
-            v = group_verdicts(vals, G, a.dynamic_sampling_min_reward, a.dynamic_sampling_max_reward)
-            outs.append(out)
-            verdicts.append(v)
-            ids.append([batch[g * G].get('id') for g in range(len(v))])
-            generated += len(batch) * nproc
+            n = len(batch)
+            v_all = group_verdicts(self._round_values(), G, a.dynamic_sampling_min_reward, a.dynamic_sampling_max_reward)
+            rounds.append(v_all)                                           # every process's groups (the same list on each)
+            generated += n * nproc
             rec = getattr(self, 'rollout_recorder', None)
-            if rec is not None: rec.mark_groups(v, G)
+            if rec is not None: rec.mark_rows([v_all[(me * n + j) // G] for j in range(n)])
             if not a.dynamic_sampling: break
-            missing = self._global_max(need - sum(x == 'keep' for vv in verdicts for x in vv))
+            per = n // G
+            for p in range(nproc): keeps[p] += v_all[p * per:(p + 1) * per].count('keep')
+            outs.append(out)
+            verdicts.append(v_all[me * per:(me + 1) * per])
+            ids.append([batch[g * G].get('id') for g in range(per)])
+            missing = max(need - k for k in keeps)                        # every process generates the same round size
             if missing <= 0 or len(outs) >= a.dynamic_sampling_max_rounds: break
             n_prompts = max(1, math.ceil(missing * a.dynamic_sampling_oversample))
-            if a.generation_budget is not None and st.generated + generated + n_prompts * G * nproc > a.generation_budget: break
+            if a.generation_budget is not None and self.sampling_state.generated + generated + n_prompts * G * nproc > a.generation_budget: break
             batch = self._refill_rows(n_prompts)
-        # the batch: groups that teach something, in generation order; if too few, filled up with dropped ones
+        if not a.dynamic_sampling:
+            self._log_sampling(rounds, [], [], [], generated, need)
+            return out
+        # the batch: groups that teach something, in generation order; if too few, filled up with dropped ones (some variance first)
         groups = [(r, g, x) for r, vv in enumerate(verdicts) for g, x in enumerate(vv)]
-        if a.dynamic_sampling:
-            chosen = [(r, g) for r, g, x in groups if x == 'keep'][:need]
-            spare = ([(r, g) for r, g, x in groups if x in ('too_easy', 'too_hard')]
-                     + [(r, g) for r, g, x in groups if x == 'zero_std'])
-            padded = spare[:need - len(chosen)]
-            chosen += padded
-        else: chosen, padded = [(r, g) for r, g, _ in groups], []
+        chosen = [(r, g) for r, g, x in groups if x == 'keep'][:need]
+        spare = [(r, g) for r, g, x in groups if x in ('too_easy', 'too_hard')] + [(r, g) for r, g, x in groups if x == 'zero_std']
+        padded = spare[:need - len(chosen)]
+        chosen += padded
         picks = [sorted(g * G + j for (r2, g) in chosen if r2 == r for j in range(G)) for r in range(len(outs))]
         if len(outs) == 1 and len(picks[0]) == len(inputs): result = outs[0]     # nothing to regroup: TRL's batch as it was
         else:
             tok = getattr(self.processing_class, 'tokenizer', self.processing_class)
             result = take_rows(outs, picks, tok.pad_token_id, self.accelerator.gather if nproc > 1 else None)
-        self._log_sampling(verdicts, ids, chosen, padded, generated, need)
+        self._log_sampling(rounds, verdicts, chosen, padded, generated, need, ids)
         return result
 
-    def _log_sampling(self, verdicts, ids, chosen, padded, generated, need):
+    @property
+    def sampling_state(self) -> SamplingState:
+        if '_sampling_state' not in self.__dict__: self._sampling_state = SamplingState()
+        return self._sampling_state
+
+    @sampling_state.setter
+    def sampling_state(self, st: SamplingState): self._sampling_state = st
+
+    def _log_sampling(self, rounds, verdicts, chosen, padded, generated, need, ids=()):
         "Reward health of this generation batch: metrics (averaged between logs by TRL) and a line of `sampling.jsonl`."
         st, a, G = self.sampling_state, self.args, self.num_generations
-        taken = set(chosen)
-        groups = [(r, g, x) for r, vv in enumerate(verdicts) for g, x in enumerate(vv)]
-        local = [len(groups), *(sum(x == w for _, _, x in groups) for w in ('zero_std', 'too_easy', 'too_hard')), len(padded),
-                 sum(verdicts[r][g] != 'zero_std' for r, g in chosen),
-                 sum(x == 'keep' and (r, g) not in taken for r, g, x in groups)]
-        n, zero, easy, hard, pad, informative, surplus = self._global_sum(local)
-        dropped = (zero + easy + hard - pad) if a.dynamic_sampling else 0
+        every = [x for vv in rounds for x in vv]                          # all processes' groups, every round
+        n, zero, easy, hard = len(every), every.count('zero_std'), every.count('too_easy'), every.count('too_hard')
+        nproc = self.accelerator.num_processes
+        if a.dynamic_sampling:
+            taken = set(chosen)
+            mine = [(r, g, x) for r, vv in enumerate(verdicts) for g, x in enumerate(vv)]
+            pad, informative, surplus = self._global_sum([len(padded), sum(verdicts[r][g] != 'zero_std' for r, g in chosen),
+                                                          sum(x == 'keep' and (r, g) not in taken for r, g, x in mine)])
+            dropped = zero + easy + hard - pad
+        else:
+            mine, taken = [], set()
+            pad, informative, surplus, dropped = 0, n - zero, 0, 0
         st.generated += generated
         steps = max(1, a.steps_per_generation * self.num_iterations // a.gradient_accumulation_steps)  # optimizer steps this batch feeds
         m = self._metrics['train']
-        m['sampling/rounds'].append(len(verdicts))
+        m['sampling/rounds'].append(len(rounds))
         m['sampling/generated'].append(generated / steps)
         m['sampling/generated_total'].append(st.generated)
         m['sampling/groups_zero_std_frac'].append(zero / n)
@@ -633,15 +642,19 @@ class DynamicSampling:
             if st.generated >= st.next_save:
                 st.save_at_step = self.state.global_step + steps
                 while st.next_save <= st.generated: st.next_save += a.save_generated_every
+        dropped_ids = self._gather_list([dict(round=r, id=ids[r][g], why=x) for r, g, x in mine if x != 'keep' and (r, g) not in taken])
         if not self.accelerator.is_main_process: return
-        rec = dict(step=self.state.global_step + 1, rounds=len(verdicts), generated=generated, generated_total=st.generated,
+        rec = dict(step=self.state.global_step + 1, rounds=len(rounds), generated=generated, generated_total=st.generated,
                    groups=n, zero_std=zero, too_easy=easy, too_hard=hard, dropped=dropped, padded=pad, surplus=surplus,
-                   trained_groups=need * self.accelerator.num_processes, informative_trained=informative,
-                   dropped_ids=[dict(round=r, id=ids[r][g], why=x) for r, g, x in groups if x != 'keep' and (r, g) not in taken]
-                   if a.dynamic_sampling else [])
+                   trained_groups=need * nproc, informative_trained=informative, dropped_ids=dropped_ids)
         path = Path(a.output_dir) / 'sampling.jsonl'
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, 'a') as f: f.write(json.dumps(rec) + '\n')
+
+    def _gather_list(self, xs: list) -> list:
+        if self.accelerator.num_processes == 1: return list(xs)
+        from accelerate.utils import gather_object
+        return gather_object(xs)
 
 class SamplingCallback(TrainerCallback):
     "Stops training when the generation budget has no room for another batch, and saves at `save_generated_every` marks."
