@@ -124,5 +124,5 @@ def difficulty(argv=None) -> dict:
 
 def difficulty_main(argv=None):
     "Console script `rft-difficulty`."
-    return run_cli('rft-difficulty', difficulty, argv)
+    run_cli('rft-difficulty', difficulty, argv)  # returns None: a console script passes its return value to sys.exit
 
