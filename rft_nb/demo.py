@@ -11,11 +11,12 @@ from collections import Counter
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from .config import add_settings_args, load_settings, settings_from_args, run_cli
+from .config import InputError, add_settings_args, load_settings, settings_from_args, run_cli
 
 # %% auto #0
-__all__ = ['PRESETS', 'TEST_SPLITS', 'DemoConfig', 'build_demo_data', 'chance_level', 'demo_recipes', 'write_recipe',
-           'reward_means', 'evaluate_stage', 'count_bias', 'changed_rows', 'demo_checks', 'run_demo', 'format_summary',
+__all__ = ['PRESETS', 'TEST_SPLITS', 'SFT_FIELDS', 'DEMO_THREADS', 'DemoConfig', 'build_demo_data', 'chance_level',
+           'demo_recipes', 'write_recipe', 'reward_means', 'evaluate_stage', 'count_bias', 'changed_rows',
+           'demo_checks', 'reused_sft', 'sampling_summary', 'checkpoint_curve', 'run_demo', 'format_summary',
            'config_from_args', 'demo_main']
 
 # %% ../nbs/40_demo.ipynb #9a12125a
@@ -46,6 +47,10 @@ class DemoConfig:
     max_completion_length: int = 48
     rewards: tuple = ('format', 'counting')
     grpo_vision: bool = False         # also train the vision tower during GRPO
+    dynamic_sampling: bool = False    # DAPO's dynamic sampling: drop groups whose rewards are all equal, refill (`rft_nb.train`)
+    ds_max_rounds: int = 3            # generation rounds per batch at most, the first included
+    curve_every: int = 0              # also evaluate GRPO checkpoints each time this many more completions were generated (0: only the end)
+    sft_from: str = ''                # reuse the CoT-SFT model and its evaluation from this earlier demo folder (same seed, data, SFT)
     eval_batch: int = 50
     max_new_tokens: int = 64
 
@@ -90,7 +95,11 @@ def demo_recipes(cfg: DemoConfig, data, out) -> tuple[dict, dict]:
                 finetune_vision_layers=cfg.grpo_vision, max_steps=cfg.grpo_steps, per_device_train_batch_size=cfg.grpo_batch,
                 num_generations=cfg.num_generations, max_completion_length=cfg.max_completion_length, temperature=cfg.temperature,
                 learning_rate=cfg.grpo_lr, lr_scheduler_type='constant', beta=cfg.beta, loss_type='dapo', reward_funcs=list(cfg.rewards),
-                logging_steps=max(1, cfg.grpo_steps // 20), rollout_log_steps=max(1, cfg.grpo_steps // 10))
+                logging_steps=max(1, cfg.grpo_steps // 20), rollout_log_steps=max(1, cfg.grpo_steps // 10),
+                generation_budget=cfg.grpo_steps * cfg.grpo_batch)  # what the plain run generates; dynamic sampling stops there too
+    if cfg.sft_from: grpo['model_name_or_path'] = str(Path(cfg.sft_from) / 'cot_sft')
+    if cfg.dynamic_sampling: grpo.update(dynamic_sampling=True, dynamic_sampling_max_rounds=cfg.ds_max_rounds)
+    if cfg.curve_every: grpo.update(save_generated_every=cfg.curve_every, save_only_model=True)
     return sft, grpo
 
 def write_recipe(recipe: dict, path) -> Path:
@@ -147,6 +156,10 @@ def changed_rows(before: dict, after: dict) -> dict:
         elif p['correct'] < before[i]['correct']: d['broken'] += 1
     return out
 
+def _threads() -> int:
+    import torch
+    return torch.get_num_threads()
+
 def _peak_mb() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return r / 1024 if sys.platform != 'darwin' else r / 2 ** 20
@@ -164,13 +177,48 @@ def demo_checks(s: dict) -> dict:
 
 def _stage(i, n, what): print(f"\n[{i}/{n}] {what}", flush=True)
 
+SFT_FIELDS = ('model', 'seed', 'image_size', 'n_train', 'n_test', 'min_objects', 'max_objects', 'kinds', 'varied_backgrounds',
+              'system_prompt', 'sft_fraction', 'sft_steps', 'sft_batch', 'sft_lr', 'sft_warmup', 'eval_batch', 'max_new_tokens')
+
+def reused_sft(cfg: DemoConfig) -> dict:
+    "The CoT-SFT stage of the earlier demo folder `cfg.sft_from`: its summary, after checking it ran with this config's data and SFT settings."
+    prev = Path(cfg.sft_from)
+    if not (prev / 'summary.json').is_file() or not (prev / 'cot_sft').is_dir():
+        raise InputError(f"sft_from {prev}: not a finished demo folder (no summary.json / cot_sft)")
+    s = json.loads((prev / 'summary.json').read_text())
+    mine = asdict(cfg)
+    diff = [f"{k}: {s['config'].get(k)!r} there, {mine[k]!r} here" for k in SFT_FIELDS if json.dumps(s['config'].get(k)) != json.dumps(mine[k])]
+    if diff: raise InputError(f"sft_from {prev} ran other data or SFT settings: {'; '.join(diff)}")
+    return s
+
+def sampling_summary(path) -> dict:
+    "Totals of a GRPO run's `sampling.jsonl`: completions generated, groups, how many had all rewards equal, dropped, padded, rounds."
+    recs = [json.loads(l) for l in Path(path).read_text().splitlines() if l.strip()] if Path(path).is_file() else []
+    if not recs: return {}
+    tot = {k: sum(r[k] for r in recs) for k in ('generated', 'groups', 'zero_std', 'dropped', 'padded', 'rounds', 'informative_trained', 'trained_groups')}
+    return dict(generation_batches=len(recs), generated=tot['generated'], groups=tot['groups'], zero_std_frac=round(tot['zero_std'] / tot['groups'], 3),
+                dropped_groups=tot['dropped'], padded_groups=tot['padded'], rounds_per_batch=round(tot['rounds'] / len(recs), 2),
+                informative_trained_frac=round(tot['informative_trained'] / tot['trained_groups'], 3))
+
+def checkpoint_curve(out, test, cfg: DemoConfig, progress: bool = True) -> list[dict]:
+    "Accuracy per held-out set of each GRPO checkpoint in `out/grpo`, against the completions generated when it was saved."
+    from rft_nb.train import generated_before
+    pts = []
+    final = json.loads((out / 'grpo' / 'trainer_state.json').read_text())['global_step']
+    for ck in sorted((out / 'grpo').glob('checkpoint-*'), key=lambda p: int(p.name.split('-')[-1])):
+        step = int(ck.name.split('-')[-1])
+        if step >= final: continue  # the final model itself is evaluated as the run's result
+        res = evaluate_stage(ck, test, out / 'eval' / f'grpo-{ck.name}', cfg, progress)
+        pts.append(dict(step=step, generated=generated_before(out / 'grpo', step), accuracy={k: _acc(res, k) for k in TEST_SPLITS}))
+    return pts
+
 def run_demo(cfg: DemoConfig | None = None, out=None, settings=None, progress: bool = True) -> dict:
     "Run the demo (data → CoT-SFT → eval → GRPO → eval → report) into `out`; the summary dict."
     import datasets, transformers
     from datasets import load_from_disk
     from rft_nb.scoring import compare_runs
     from rft_nb.inference import load_predictions
-    from rft_nb.report import plot_curves, plot_task_bars, write_rollout_viewer
+    from rft_nb.report import plot_curves, plot_reward_health, plot_task_bars, write_rollout_viewer
     from rft_nb.train import RFTGRPOConfig, RFTSFTConfig, parse_config, train_grpo, train_sft
     cfg = cfg or DemoConfig()
     st = settings or load_settings()
@@ -188,35 +236,51 @@ def run_demo(cfg: DemoConfig | None = None, out=None, settings=None, progress: b
     sft_r, grpo_r = demo_recipes(cfg, data, out)
     if not progress: sft_r['disable_tqdm'] = grpo_r['disable_tqdm'] = True
     for d in ('cot_sft', 'grpo'): shutil.rmtree(out / d, ignore_errors=True)
-    _stage(2, 6, f"stage 1, CoT-SFT: {cfg.model}, {cfg.sft_steps} steps x {cfg.sft_batch} rows (recipe {out / 'recipes' / 'cot_sft.yaml'})")
-    t = time.time()
-    sft_sum = train_sft(parse_config(RFTSFTConfig, ['--config', str(write_recipe(sft_r, out / 'recipes' / 'cot_sft.yaml'))]))
-    times['cot_sft'] = time.time() - t
-    _stage(3, 6, 'evaluate CoT-SFT on the held-out splits')
-    t = time.time(); res_sft = evaluate_stage(out / 'cot_sft', test, out / 'eval' / 'cot_sft', cfg, progress); times['eval_sft'] = time.time() - t
-    _stage(4, 6, f"stage 2, GRPO: {cfg.grpo_steps} steps x {cfg.grpo_batch // cfg.num_generations} prompts x {cfg.num_generations} completions, "
+    for d in (out / 'eval').glob('grpo-checkpoint-*'): shutil.rmtree(d)
+    if cfg.sft_from:
+        prev = reused_sft(cfg)
+        sft_dir, sft_eval = Path(cfg.sft_from) / 'cot_sft', Path(cfg.sft_from) / 'eval' / 'cot_sft'
+        _stage(2, 6, f"stage 1, CoT-SFT: reused from {cfg.sft_from} (same seed, data and SFT settings)")
+        _stage(3, 6, f"CoT-SFT evaluation: reused from {sft_eval}")
+        sft_sum, res_sft = prev['training']['cot_sft'], json.loads((sft_eval / 'results.json').read_text())
+        times.update(cot_sft=0.0, eval_sft=0.0)
+    else:
+        sft_dir, sft_eval = out / 'cot_sft', out / 'eval' / 'cot_sft'
+        _stage(2, 6, f"stage 1, CoT-SFT: {cfg.model}, {cfg.sft_steps} steps x {cfg.sft_batch} rows (recipe {out / 'recipes' / 'cot_sft.yaml'})")
+        t = time.time()
+        sft_sum = train_sft(parse_config(RFTSFTConfig, ['--config', str(write_recipe(sft_r, out / 'recipes' / 'cot_sft.yaml'))]))
+        times['cot_sft'] = time.time() - t
+        _stage(3, 6, 'evaluate CoT-SFT on the held-out splits')
+        t = time.time(); res_sft = evaluate_stage(sft_dir, test, sft_eval, cfg, progress); times['eval_sft'] = time.time() - t
+    _stage(4, 6, f"stage 2, GRPO: {cfg.grpo_steps} steps x {cfg.grpo_batch // cfg.num_generations} prompts x {cfg.num_generations} completions "
+                 f"({cfg.grpo_steps * cfg.grpo_batch} completions in all{', dynamic sampling' if cfg.dynamic_sampling else ''}), "
                  f"rewards {', '.join(cfg.rewards)} (recipe {out / 'recipes' / 'grpo.yaml'})")
     t = time.time()
     grpo_sum = train_grpo(parse_config(RFTGRPOConfig, ['--config', str(write_recipe(grpo_r, out / 'recipes' / 'grpo.yaml'))]))
     times['grpo'] = time.time() - t
     _stage(5, 6, 'evaluate CoT-SFT + GRPO on the held-out splits')
     t = time.time(); res_grpo = evaluate_stage(out / 'grpo', test, out / 'eval' / 'grpo', cfg, progress); times['eval_grpo'] = time.time() - t
+    curve = []
+    if cfg.curve_every:
+        t = time.time(); curve = checkpoint_curve(out, test, cfg, progress); times['eval_curve'] = time.time() - t
     _stage(6, 6, f"report: {out}")
     runs = {'CoT-SFT': res_sft, 'CoT-SFT + GRPO': res_grpo}
     table = compare_runs(runs)
     plots = out / 'plots'
-    plot_curves(out / 'cot_sft', ['loss', 'mean_token_accuracy'], out=plots / 'cot_sft_curves.png', title='stage 1: CoT-SFT')
+    plot_curves(sft_dir, ['loss', 'mean_token_accuracy'], out=plots / 'cot_sft_curves.png', title='stage 1: CoT-SFT')
     plot_curves(out / 'grpo', ['reward'] + [f'rewards/{n}/mean' for n in cfg.rewards], smooth=3, out=plots / 'grpo_curves.png', title='stage 2: GRPO')
+    plot_reward_health(out / 'grpo', out=plots / 'grpo_reward_health.png', smooth=3, title='stage 2: GRPO reward health')
     plot_task_bars(runs, out_dir=plots, split_names=TEST_SPLITS)
     viewer = write_rollout_viewer(out / 'grpo' / 'rollouts.jsonl', out / 'rollouts.html', title='demo GRPO rollouts')
     summary = dict(
         config=asdict(cfg), output_dir=str(out), data=str(data),
         chance={k: {m: round(v, 2) for m, v in c.items() if m != 'answers'} for k, c in chance.items()},
         accuracy={'cot_sft': {k: _acc(res_sft, k) for k in TEST_SPLITS}, 'grpo': {k: _acc(res_grpo, k) for k in TEST_SPLITS}},
-        changed_rows=changed_rows(*(load_predictions(out / 'eval' / stage / 'predictions.jsonl') for stage in ('cot_sft', 'grpo'))),
+        changed_rows=changed_rows(*(load_predictions(d / 'predictions.jsonl') for d in (sft_eval, out / 'eval' / 'grpo'))),
         rewards={'before_grpo': res_sft['rewards'], 'after_grpo': res_grpo['rewards']},
         count_bias={'cot_sft': res_sft['count_bias'], 'grpo': res_grpo['count_bias']},
-        training={'cot_sft': {k: sft_sum[k] for k in ('steps', 'train_loss')}, 'grpo': {k: grpo_sum[k] for k in ('steps', 'train_loss')}},
+        training={'cot_sft': {k: sft_sum[k] for k in ('steps', 'train_loss')}, 'grpo': {k: grpo_sum[k] for k in ('steps', 'train_loss', 'generated')}},
+        sampling=sampling_summary(out / 'grpo' / 'sampling.jsonl'), curve=curve, sft_from=cfg.sft_from or None, torch_threads=_threads(),
         seconds={k: round(v, 1) for k, v in times.items()}, wall_seconds=round(time.time() - t0, 1), peak_memory_mb=round(_peak_mb(), 1),
         files=dict(table=str(out / 'results.md'), plots=sorted(str(p) for p in plots.glob('*.png')), rollouts=str(viewer), summary=str(out / 'summary.json')))
     summary['checks'] = demo_checks(summary)
@@ -229,8 +293,15 @@ def format_summary(s: dict) -> str:
     "The end-of-run summary as text (what `rft-demo` prints)."
     names = {k: n for k, n in TEST_SPLITS.items() if k in s['accuracy']['grpo']}
     acc, ch, rw, ch_rows = s['accuracy'], s['chance'], s['rewards'], s.get('changed_rows', {})
+    sp = s.get('sampling') or {}
     lines = [f"rft_nb demo: {s['config']['model']}, seed {s['config']['seed']}, {s['wall_seconds'] / 60:.1f} min, "
-             f"peak memory {s['peak_memory_mb'] / 1024:.2f} GB", '',
+             f"peak memory {s['peak_memory_mb'] / 1024:.2f} GB, {s.get('torch_threads', '?')} torch threads", '']
+    if sp:
+        lines += [f"GRPO: {s['training']['grpo']['steps']} steps, {sp['generated']} completions generated, "
+                  f"{100 * sp['zero_std_frac']:.0f}% of the groups had all rewards equal"
+                  + (f"; {sp['dropped_groups']} dropped and replaced, {sp['padded_groups']} trained anyway (refill cap)"
+                     if s['config'].get('dynamic_sampling') else ''), '']
+    lines += [
              f"{'accuracy %':<20}{'chance':>8}{'CoT-SFT':>10}{'+ GRPO':>10}{'fixed':>8}{'broken':>8}"]
     for k, n in names.items():
         c = ch_rows.get(k, {})
@@ -256,6 +327,8 @@ def _coerce(cur, v: str):
     if isinstance(cur, tuple): return tuple(x for x in v.split(',') if x)
     return type(cur)(v)
 
+DEMO_THREADS = None  # torch's own choice; measured in the notebook
+
 def config_from_args(preset: str = 'demo', overrides=(), seed: int | None = None) -> DemoConfig:
     "A `DemoConfig` from a preset name and `field=value` overrides."
     if preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
@@ -279,7 +352,7 @@ def _demo(argv=None):
     p.add_argument('--out', default=None, help='output folder (default: [paths] output_dir/demo, or demo-<preset>; -<model> added with --model)')
     p.add_argument('--seed', type=int, default=None)
     p.add_argument('--cfg', action='append', default=[], metavar='FIELD=VALUE', help='change one DemoConfig field (repeatable)')
-    p.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: torch\'s choice)')
+    p.add_argument('--threads', type=int, default=DEMO_THREADS, help=f'torch CPU threads (default: {DEMO_THREADS}; see the notebook)')
     p.add_argument('--no-progress', action='store_true')
     p.add_argument('--strict', action='store_true', help='exit with status 1 when one of the checks fails')
     add_settings_args(p)
@@ -292,8 +365,9 @@ def _demo(argv=None):
             p.error(f"--model {a.model!r}: neither a tiny model ({', '.join(TINY_MODELS)}) nor a checkpoint folder")
         cfg = replace(cfg, model=a.model)
     st = settings_from_args(a)
-    if a.threads:
-        import torch; torch.set_num_threads(a.threads)
+    import torch
+    if a.threads: torch.set_num_threads(a.threads)
+    print(f"rft-demo: {torch.get_num_threads()} torch CPU threads (--threads N to change)", flush=True)
     name = ('demo' if a.preset == 'demo' else f'demo-{a.preset}') + (f'-{Path(a.model).name}' if a.model else '')
     out = Path(a.out) if a.out else st.path('output_dir') / name   # another model never overwrites the reference demo
     s = run_demo(cfg, out, st, progress=not a.no_progress)

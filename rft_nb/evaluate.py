@@ -14,7 +14,7 @@ from .families import FAMILIES, BoxConvention, ModelView, get_family
 from .schema import DataError
 from .inference import SAMPLING, sampling_settings, TransformersBackend, OpenAIBackend, VLLMBackend, run_inference
 from .scoring import write_results, metrics_markdown, compare_runs, load_results
-from .report import plot_task_bars, write_rollout_viewer
+from .report import plot_task_bars, plot_reward_health, write_rollout_viewer
 
 # %% auto #0
 __all__ = ['resolve_data', 'load_eval_data', 'eval_parser', 'cli_view', 'main', 'report_parser', 'report', 'cli', 'report_main']
@@ -120,13 +120,15 @@ def report_parser() -> argparse.ArgumentParser:
     p.add_argument('--plots', default=None, help='folder for per-task bar plots')
     p.add_argument('--rollouts', default=None, help='rollout JSONL to render as a self-contained HTML viewer')
     p.add_argument('--html', default=None, help='where to write the viewer (default: next to the rollout file)')
+    p.add_argument('--train', action='append', default=[], metavar='RUN',
+                   help='GRPO run folder: draw its reward-health curves (zero-variance groups, effective batch, generated per step, rewards, length) to --plots or RUN/reward_health.png (repeatable)')
     return p
 
 def report(argv=None):
     "`rft-report`: compare runs in one markdown table; optional bar plots and a rollout viewer."
     p = report_parser()
     a = p.parse_args(argv)
-    if not a.runs and not a.rollouts: p.error('give run folders and/or --rollouts FILE')
+    if not a.runs and not a.rollouts and not a.train: p.error('give run folders, --rollouts FILE and/or --train RUN')
     if a.runs:
         runs = {}
         for r in a.runs:
@@ -140,6 +142,11 @@ def report(argv=None):
             Path(a.out).write_text(tbl)
         if a.plots: print('plots:', *plot_task_bars({n: load_results(pth) for n, pth in runs.items()}, out_dir=a.plots))
     if a.rollouts: print('viewer:', write_rollout_viewer(a.rollouts, a.html))
+    for run in a.train:
+        out = Path(a.plots) / f"{Path(run).name}_reward_health.png" if a.plots else Path(run) / 'reward_health.png'
+        try: plot_reward_health(run, out=out, smooth=3, title=f"{Path(run).name}: reward health")
+        except (FileNotFoundError, ValueError) as e: raise InputError(str(e)) from None
+        print('reward health:', out)
 
 def cli(argv=None):
     "Console script `rft-eval`."

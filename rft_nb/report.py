@@ -17,8 +17,9 @@ from .scoring import HEADLINE, SPLIT_NAMES, load_results
 from .schema import to_pil, split_order
 
 # %% auto #0
-__all__ = ['GT_COLOR', 'PRED_COLOR', 'load_log_history', 'curve_keys', 'plot_curves', 'plot_task_bars', 'draw_boxes',
-           'box_gallery', 'read_rollouts', 'rollout_html', 'write_rollout_viewer', 'show_rollouts']
+__all__ = ['HEALTH_KEYS', 'GT_COLOR', 'PRED_COLOR', 'load_log_history', 'curve_keys', 'plot_curves', 'reward_health_keys',
+           'plot_reward_health', 'plot_task_bars', 'draw_boxes', 'box_gallery', 'read_rollouts', 'read_rollout_images',
+           'predicted_marks', 'rollout_html', 'write_rollout_viewer', 'show_rollouts']
 
 # %% ../nbs/32_report.ipynb #7c951021
 def load_log_history(src) -> list[dict]:
@@ -64,6 +65,23 @@ def plot_curves(src, keys: list[str] | None = None, smooth: int = 1, out=None, t
     if out: Path(out).parent.mkdir(parents=True, exist_ok=True); fig.savefig(out, dpi=100)
     plt.close(fig)  # returned, not left open: Jupyter shows it once (as the cell's value), scripts do not pile up figures
     return fig
+
+# %% ../nbs/32_report.ipynb #d9d26f28
+HEALTH_KEYS = ('reward', 'reward_std', 'frac_reward_zero_std', 'sampling/effective_batch', 'sampling/generated',
+               'sampling/groups_dropped', 'completions/mean_length')
+
+def reward_health_keys(history: list[dict]) -> list[str]:
+    "The reward-health curves a GRPO log has: reward and its spread, zero-variance groups, effective batch, completions generated per step, dropped groups, length, each reward's mean and std."
+    have = {k for h in history for k in h}
+    return [k for k in HEALTH_KEYS if k in have] + sorted(k for k in have if k.startswith('rewards/') and k.endswith(('/mean', '/std')))
+
+def plot_reward_health(src, out=None, smooth: int = 1, title: str | None = 'GRPO reward health'):
+    "`plot_curves` of the `reward_health_keys` of a run (folder, trainer_state.json or log list): is the batch still teaching?"
+    hist = load_log_history(src)
+    keys = reward_health_keys(hist)
+    if not keys: raise ValueError(f"{src}: no reward-health keys in the log (is it a GRPO run?)")
+    return plot_curves(hist, keys, smooth, out, title)
+
 
 # %% ../nbs/32_report.ipynb #9271442e
 def plot_task_bars(runs: dict, # {name: results dict or run folder}
@@ -136,6 +154,38 @@ def read_rollouts(path) -> list[dict]:
         if isinstance(r, dict): out.append(r)
     return out
 
+def read_rollout_images(path) -> dict:
+    "`{prompt id: record}` of the thumbnails `RolloutRecorder` writes beside a rollout JSONL (`<stem>_images.jsonl`; empty if none)."
+    p = Path(path)
+    p = p if p.name.endswith('_images.jsonl') else p.with_name(p.stem + '_images.jsonl')
+    if not p.is_file(): return {}
+    return {str(r['id']): r for r in read_rollouts(p) if 'id' in r and 'thumb' in r}
+
+def predicted_marks(completion: str, rec: dict) -> dict:
+    "Predicted boxes (canonical pixels) of a completion, for a prompt record with `task`, `image_size` and `box_convention`; {} if the task has none."
+    from rft_nb.rewards import extract_answer
+    from rft_nb.scoring import parse_pred_box, parse_pred_boxes
+    task, size = rec.get('task'), rec.get('image_size')
+    if task not in ('detection', 'grounding') or not size: return {}
+    row = dict(image_size=size, box_convention=rec.get('box_convention') or 'norm1000')
+    try:
+        ans = extract_answer(completion)
+        boxes = parse_pred_boxes(ans, row) if task == 'detection' else [b for b in [parse_pred_box(ans, row)] if b]
+    except Exception: return {}  # model output is data: a completion that does not parse draws nothing
+    return {'boxes': [[round(float(v), 1) for v in b[:4]] for b in boxes]}
+
+def _svg_thumb(key: str, size, marks: dict, px: int) -> str:
+    "An inline SVG: the thumbnail (set by the page's script from its image store) with the predicted boxes / points over it."
+    w, h = (float(v) for v in size)
+    s = px / max(w, h)
+    lw = max(w, h) / px * 2
+    shapes = ''.join(f'<rect x="{b[0]}" y="{b[1]}" width="{b[2] - b[0]}" height="{b[3] - b[1]}" fill="none" stroke="#e60000" stroke-width="{lw:.2f}"/>'
+                     for b in marks.get('boxes', []))
+    shapes += ''.join(f'<circle cx="{p[0]}" cy="{p[1]}" r="{2 * lw:.2f}" fill="#e60000"/>' for p in marks.get('points', []))
+    cls = 'thumb' if shapes else 'thumb plain'   # a plain repeat of the group's image is hidden on the group's later rows
+    return (f'<svg class="{cls}" viewBox="0 0 {w:g} {h:g}" width="{w * s:.0f}" height="{h * s:.0f}">'
+            f'<image data-img="{key}" width="{w:g}" height="{h:g}" preserveAspectRatio="none"/>{shapes}</svg>')
+
 def _thumb_data_url(src, base: Path | None, size: int) -> str | None:
     try:
         if isinstance(src, str) and not src.startswith('data:') and base is not None and not Path(src).is_absolute() and (base / src).is_file():
@@ -155,13 +205,19 @@ h1{font-size:18px;margin:0 0 6px 0} .ctl{display:flex;flex-wrap:wrap;gap:10px;al
 table{border-collapse:collapse;width:100%;font-size:13px} th,td{border-bottom:1px solid #e4e4e4;padding:6px;vertical-align:top;text-align:left}
 th{background:#f0f0f0;position:sticky;top:0} tr.hidden{display:none} img.thumb{max-width:160px;max-height:160px;border:1px solid #ccc}
 pre{white-space:pre-wrap;word-break:break-word;margin:0;max-height:260px;overflow:auto;font-size:12px}
+svg.thumb{border:1px solid #ccc;display:block} tr.cont svg.thumb.plain,tr.cont img.thumb{display:none}
+.grp{display:inline-block;margin-top:3px;padding:1px 5px;border-radius:4px;font-size:11px;background:#eee;color:#555}
 td.prompt pre{color:#555} mark{background:#fff2a8} .rw{display:inline-block;min-width:64px;padding:2px 6px;margin:1px;border-radius:4px;font-weight:600;color:#fff}
 """
 
 _JS = """
 const rows=[...document.querySelectorAll('#rows tbody tr')], names=JSON.parse(document.getElementById('names').textContent);
 const imgs=JSON.parse(document.getElementById('imgs').textContent);
-rows.forEach(r=>{const im=r.querySelector('img[data-img]'); if(im) im.src=imgs[im.dataset.img];});
+const texts=new Map(rows.map(r=>[r,(r.querySelector('td.prompt').textContent+'\\n'+r.querySelector('td.comp').textContent).toLowerCase()]));
+rows.forEach(r=>{const im=r.querySelector('[data-img]'); if(!im) return; const u=imgs[im.dataset.img]; if(!u) return;
+  if(im.tagName.toLowerCase()==='img') im.src=u; else im.setAttribute('href',u);});
+function markGroups(){let prev=null; for(const r of rows){ if(r.classList.contains('hidden')) continue;
+  r.classList.toggle('cont', prev!==null && prev===r.dataset.g); prev=r.dataset.g; }}
 function num(id){const v=document.getElementById(id).value; return v===''?null:parseFloat(v);}
 function apply(){
   const q=document.getElementById('q').value, neg=q.startsWith('!'), qq=(neg?q.slice(1):q).toLowerCase();
@@ -172,10 +228,11 @@ function apply(){
     names.forEach((n,i)=>{const v=r.dataset['r'+i]; const lo=num('min'+i), hi=num('max'+i);
       if((lo!==null||hi!==null) && v===undefined) ok=false;
       if(v!==undefined){const x=parseFloat(v); if(lo!==null && !(x>=lo)) ok=false; if(hi!==null && !(x<=hi)) ok=false;}});
-    if(qq){const has=r.dataset.text.includes(qq); if(has===neg) ok=false;}
+    if(qq){const has=texts.get(r).includes(qq); if(has===neg) ok=false;}
     r.classList.toggle('hidden',!ok); if(ok) shown++;
   }
   document.getElementById('count').textContent='showing '+shown+' of '+rows.length;
+  markGroups();
 }
 function sortRows(){
   const k=document.getElementById('sort').value, tb=document.querySelector('#rows tbody');
@@ -198,10 +255,17 @@ def _color(v: float, lo: float, hi: float) -> str:
     t = 0.5 if hi <= lo else min(1.0, max(0.0, (v - lo) / (hi - lo)))
     return f"hsl({int(120 * t)},65%,{38 + int(4 * (1 - t))}%)"
 
-def rollout_html(rollouts, title: str = 'Rollouts', max_rows: int | None = 5000, thumb: int = 256, base_dir=None) -> str:
-    "A self-contained HTML page (inline images, CSS, JS) of rollout records, filterable by reward, step and text."
+_GROUP_NAMES = {'zero_std': 'group: all rewards equal', 'too_easy': 'group: too easy', 'too_hard': 'group: too hard'}
+
+def rollout_html(rollouts, title: str = 'Rollouts', max_rows: int | None = 5000, thumb: int = 256, base_dir=None,
+                 images: dict | None = None, # {prompt id: thumbnail record} (default: the `<stem>_images.jsonl` beside a rollout file)
+                 thumb_px: int = 112) -> str: # displayed size of a prompt thumbnail
+    "A self-contained HTML page (inline images, CSS, JS) of rollout records, filterable by reward, step and text; each prompt's thumbnail beside its group, predicted boxes drawn on it."
     if isinstance(rollouts, (str, Path)):
-        base_dir = base_dir or Path(rollouts).parent; rollouts = read_rollouts(rollouts)
+        base_dir = base_dir or Path(rollouts).parent
+        if images is None: images = read_rollout_images(rollouts)
+        rollouts = read_rollouts(rollouts)
+    images = images or {}
     rs = list(rollouts)[:max_rows] if max_rows else list(rollouts)
     base = Path(base_dir) if base_dir else None
     names = list(dict.fromkeys(k for r in rs for k in (r.get('rewards') or {})))
@@ -213,7 +277,8 @@ def rollout_html(rollouts, title: str = 'Rollouts', max_rows: int | None = 5000,
     body = []
     for i, r in enumerate(rs):
         rw = r.get('rewards') or {}
-        attrs = [f'data-i="{i}"', f'data-step="{html.escape(str(r.get("step", 0)))}"']
+        attrs = [f'data-i="{i}"', f'data-step="{html.escape(str(r.get("step", 0)))}"',
+                 f'data-g="{html.escape(str(r.get("step", "")) + "|" + str(r.get("id", "")), quote=True)}"']
         cells = []
         for j, n in enumerate(names):
             v = rw.get(n)
@@ -221,20 +286,25 @@ def rollout_html(rollouts, title: str = 'Rollouts', max_rows: int | None = 5000,
                 attrs.append(f'data-r{j}="{float(v)!r}"')
                 cells.append(f'<span class="rw" style="background:{_color(float(v), *rng[n])}" title="{html.escape(n)}">{html.escape(n)} {float(v):.3g}</span>')
             elif v is not None: cells.append(f'<span class="rw" style="background:#999">{html.escape(n)} {html.escape(str(v))}</span>')
+        prompt, comp = str(r.get('prompt', '')), str(r.get('completion', ''))
         img = ''
-        if r.get('image'):
+        rec = images.get(str(r.get('id')))
+        if rec is not None:                          # a thumbnail stored once per prompt, shown beside each of its completions
+            h = 'p' + hashlib.sha1(str(r.get('id')).encode()).hexdigest()[:15]
+            imgs.setdefault(h, rec['thumb'])
+            size = rec.get('image_size') or [1, 1]
+            img = _svg_thumb(h, size, predicted_marks(comp, rec), thumb_px)
+        elif r.get('image'):
             src = r['image']; h = hashlib.sha1(str(src).encode()).hexdigest()[:16]
             if h not in keys:
                 u = _thumb_data_url(src, base, thumb)
                 keys[h] = u
                 if u: imgs[h] = u
             if keys[h]: img = f'<img class="thumb" data-img="{h}" alt="image">'
-        prompt, comp = str(r.get('prompt', '')), str(r.get('completion', ''))
-        text = html.escape((prompt + '\n' + comp).lower(), quote=True)
+        if r.get('group') in _GROUP_NAMES: img += f'<span class="grp">{_GROUP_NAMES[r["group"]]}</span>'
         comp_html = _ANS_HL.sub(r'\1<mark>\2</mark>\3', html.escape(comp))
-        attrs.append(f'data-text="{text}"')
         body.append(f'<tr class="row" {" ".join(attrs)}><td>{html.escape(str(r.get("step", "")))}</td><td>{html.escape(str(r.get("id", "")))}</td>'
-                    f'<td>{img}</td><td class="prompt"><pre>{html.escape(prompt)}</pre></td><td><pre>{comp_html}</pre></td>'
+                    f'<td>{img}</td><td class="prompt"><pre>{html.escape(prompt)}</pre></td><td class="comp"><pre>{comp_html}</pre></td>'
                     f'<td>{"<br>".join(cells)}</td><td>{len(comp)}</td></tr>')
     filt = ''.join(f'<fieldset><legend>{html.escape(n)}</legend>min <input type="number" step="any" id="min{j}"> max <input type="number" step="any" id="max{j}"></fieldset>'
                    for j, n in enumerate(names))

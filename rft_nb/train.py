@@ -17,14 +17,95 @@ from .models import resolve_model_path, load_processor, patch_trl_for_cpu, Model
 log = logging.getLogger('rft_nb.train')
 
 # %% auto #0
-__all__ = ['log', 'LANGUAGE_LORA_TARGETS', 'VISION_MODULES', 'VISION_LORA_TARGETS', 'GENERATION_ENGINES', 'VISION_SPECIAL_TOKENS',
-           'RFTArgs', 'RFTSFTConfig', 'RFTGRPOConfig', 'ConfigError', 'parse_config', 'world_size', 'pick_backend',
-           'check_config', 'unsloth_vllm_problems', 'trl_vllm_problems', 'pick_generation_engine', 'model_types_for',
+__all__ = ['log', 'ALGORITHMS', 'LANGUAGE_LORA_TARGETS', 'VISION_MODULES', 'VISION_LORA_TARGETS', 'GENERATION_ENGINES',
+           'VISION_SPECIAL_TOKENS', 'PROMPT_ALIGNED', 'COMPLETION_ALIGNED', 'FULL_ALIGNED', 'SamplingArgs', 'RFTArgs',
+           'RFTSFTConfig', 'RFTGRPOConfig', 'ConfigError', 'parse_config', 'world_size', 'pick_backend', 'check_config',
+           'unsloth_vllm_problems', 'trl_vllm_problems', 'pick_generation_engine', 'model_types_for',
            'choose_generation_engine', 'apply_generation_engine', 'load_training_data', 'model_view',
-           'check_reward_columns', 'lora_target_regex', 'load_trl_model', 'unsloth_load_kwargs', 'unsloth_peft_kwargs',
-           'load_unsloth_model', 'suppress_vision_tokens', 'RolloutRecorder', 'save_outputs',
-           'last_complete_checkpoint', 'resolve_run_paths', 'train_grpo', 'train_sft', 'dry_run', 'close_distributed',
-           'sft_main', 'grpo_main', 'main']
+           'check_reward_columns', 'read_pass_rates', 'filter_by_difficulty', 'lora_target_regex', 'load_trl_model',
+           'unsloth_load_kwargs', 'unsloth_peft_kwargs', 'load_unsloth_model', 'suppress_vision_tokens',
+           'image_thumbnail', 'RolloutRecorder', 'group_verdicts', 'take_rows', 'SamplingState', 'DynamicSampling',
+           'SamplingCallback', 'grpo_trainer_class', 'save_outputs', 'last_complete_checkpoint', 'resolve_run_paths',
+           'generated_before', 'train_grpo', 'train_sft', 'dry_run', 'close_distributed', 'sft_main', 'grpo_main',
+           'main']
+
+# %% ../nbs/20_train.ipynb #20418a58
+ALGORITHMS = {  # name -> {GRPOConfig / project field: (value, where the number comes from)}
+    'grpo': {
+        'loss_type': ('grpo', 'DeepSeekMath (arXiv 2402.03300) eq. 3: token losses averaged per sequence, then over the group'),
+        'scale_rewards': ('group', 'DeepSeekMath sec. 4.1.2: rewards normalised by the group mean and standard deviation'),
+        'beta': (0.04, 'DeepSeekMath sec. 4.2: "the KL coefficient is 0.04" (also TRL 0.15, which Reason-RFT used)'),
+        'epsilon': (0.2, "PPO's clip range; DeepSeekMath does not state one (TRL's default)"),
+    },
+    'dr_grpo': {
+        'loss_type': ('dr_grpo', 'Dr. GRPO (arXiv 2503.20783) sec. 3.2: token losses summed and divided by a constant (TRL: max_completion_length)'),
+        'scale_rewards': ('none', 'Dr. GRPO sec. 3.2: no division by the group standard deviation (question-level difficulty bias)'),
+        'beta': (0.0, "Dr. GRPO's Oat-Zero training settings (beta 0), as TRL's paper index reproduces them"),
+    },
+    'dapo': {
+        'loss_type': ('dapo', 'DAPO (arXiv 2503.14476) sec. 3.3: token-level loss over all tokens of the batch'),
+        'epsilon': (0.2, 'DAPO sec. 3.1 / 4.1: epsilon_low 0.2'),
+        'epsilon_high': (0.28, 'DAPO sec. 3.1 / 4.1: clip-higher, epsilon_high 0.28'),
+        'beta': (0.0, 'DAPO sec. 2.3: the KL term is removed'),
+        'dynamic_sampling': (True, 'DAPO sec. 3.2: drop groups whose rewards are all equal and refill the batch'),
+        'dynamic_sampling_max_rounds': (10, "DAPO's verl recipe (recipe/dapo): filter_groups.max_num_gen_batches=10"),
+    },
+    'gspo': {
+        'importance_sampling_level': ('sequence', 'GSPO (arXiv 2507.18071) sec. 4: one length-normalised ratio per sequence'),
+        'loss_type': ('grpo', "GSPO as TRL's paper index configures it"),
+        'beta': (0.0, 'GSPO: no KL term (verl PR 2775 discussion, cited by TRL)'),
+        'epsilon': (3e-4, 'GSPO paper (v2) sec. 5.1: left clip range 3e-4'),
+        'epsilon_high': (4e-4, 'GSPO paper (v2) sec. 5.1: right clip range 4e-4'),
+        'steps_per_generation': (4, 'GSPO sec. 5.1: each rollout batch is split into 4 mini-batches (off-policy updates)'),
+    },
+    'sapo': {
+        'loss_type': ('sapo', 'SAPO (arXiv 2511.20347): a soft, temperature-controlled gate instead of hard clipping'),
+        'sapo_temperature_pos': (1.0, 'SAPO: tau_pos 1.0 (TRL default and paper index)'),
+        'sapo_temperature_neg': (1.05, 'SAPO: tau_neg 1.05 (TRL default and paper index)'),
+        'scale_rewards': ('group', "SAPO as TRL's paper index configures it"),
+    },
+    'cispo': {
+        'loss_type': ('cispo', 'MiniMax-M1 (arXiv 2506.13585) sec. 3.1: clip the importance weights, not the update'),
+        'epsilon_high': (5.0, 'ScaleRL (arXiv 2510.13786): epsilon_max 5.0 for CISPO'),
+        'scale_rewards': ('batch', 'ScaleRL: batch-level advantage normalisation'),
+    },
+}
+
+@dataclass
+class SamplingArgs:
+    "GRPO fields of the project: an algorithm preset, dynamic sampling (DAPO), a difficulty band and a generation budget."
+    algorithm: str | None = field(default=None, metadata={'help': f"preset of loss / clipping / KL settings ({', '.join(ALGORITHMS)}); fields you set yourself win"})
+    dynamic_sampling: bool = field(default=False, metadata={'help': 'drop groups whose rewards are all equal (or whose mean is outside the bounds) and refill the batch from further prompts'})
+    dynamic_sampling_metric: str = field(default='reward', metadata={'help': "what a group is judged on: 'reward' (the weighted total) or one reward function's name"})
+    dynamic_sampling_min_reward: float | None = field(default=None, metadata={'help': 'also drop groups whose mean metric is below this (too hard)'})
+    dynamic_sampling_max_reward: float | None = field(default=None, metadata={'help': 'also drop groups whose mean metric is above this (too easy)'})
+    dynamic_sampling_max_rounds: int = field(default=3, metadata={'help': 'generation rounds per batch at most, the first included (DAPO: max_num_gen_batches); then the batch is filled up with dropped groups'})
+    dynamic_sampling_oversample: float = field(default=1.0, metadata={'help': 'a refill round draws this many times the missing number of prompts'})
+    generation_budget: int | None = field(default=None, metadata={'help': 'stop training before generating more than this many completions in all (refill rounds included)'})
+    save_generated_every: int | None = field(default=None, metadata={'help': 'save a checkpoint each time the generated completions pass a multiple of this'})
+    difficulty_file: str | None = field(default=None, metadata={'help': 'pass rates of the starting model (difficulty.jsonl written by rft-difficulty): keep only prompts in the band'})
+    difficulty_min_pass: float = field(default=0.0, metadata={'help': 'keep prompts whose pass rate is above this (exclusive)'})
+    difficulty_max_pass: float = field(default=1.0, metadata={'help': 'keep prompts whose pass rate is below this (exclusive)'})
+
+    def __post_init__(self):
+        if self.algorithm is not None: self.apply_algorithm()
+        if hasattr(super(), '__post_init__'): super().__post_init__()
+
+    def apply_algorithm(self) -> dict:
+        "Set the preset's fields that still hold their defaults (a field you set yourself wins); the fields set."
+        from dataclasses import MISSING
+        if self.algorithm not in ALGORITHMS:
+            raise InputError(f"algorithm must be one of {', '.join(ALGORITHMS)}, not {self.algorithm!r}")
+        defaults = {f.name: (f.default_factory() if f.default_factory is not MISSING else f.default) for f in fields(self)}
+        done = {}
+        for k, (v, _) in ALGORITHMS[self.algorithm].items():
+            cur = getattr(self, k)
+            if cur == defaults[k] or cur == v:
+                setattr(self, k, v)
+                done[k] = v
+            else: log.info(f"[rft_nb] algorithm {self.algorithm}: keeping your {k}={cur!r} (preset: {v!r})")
+        return done
+
 
 # %% ../nbs/20_train.ipynb #7e8073fc
 LANGUAGE_LORA_TARGETS = r'.*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)'
@@ -62,8 +143,8 @@ class RFTSFTConfig(SFTConfig, RFTArgs):
     sft_mode: str = field(default='cot', metadata={'help': 'ans (answer only) | cot (think + answer)'})
 
 @dataclass
-class RFTGRPOConfig(GRPOConfig, RFTArgs):
-    "GRPO configuration: TRL's GRPOConfig plus the project's fields."
+class RFTGRPOConfig(SamplingArgs, GRPOConfig, RFTArgs):
+    "GRPO configuration: TRL's GRPOConfig plus the project's fields (`SamplingArgs`: presets, dynamic sampling, difficulty band)."
     reward_funcs: list[str] = field(default_factory=lambda: ['format', 'counting'], metadata={'help': 'reward names from rft_nb.rewards'})
     rollout_log_steps: int = field(default=1, metadata={'help': 'write rollouts (id, completion, each reward) every N steps to OUTPUT_DIR/rollouts.jsonl (0: never)'})
 
@@ -246,6 +327,34 @@ def check_reward_columns(ds, reward_names: list[str]):
         raise ConfigError('dataset lacks columns the rewards read: ' + '; '.join(f"{n} needs {', '.join(c)}" for n, c in missing.items())
                           + f" (dataset columns: {', '.join(ds.column_names)})")
 
+# %% ../nbs/20_train.ipynb #a382f197
+def read_pass_rates(path) -> dict[str, float]:
+    "`{id: pass rate}` from a `difficulty.jsonl` (one `{'id', 'pass_rate', ...}` per line, as `rft-difficulty` writes it)."
+    p = Path(path)
+    if not p.is_file(): raise ConfigError(f"difficulty_file {p} does not exist (write it with rft-difficulty)")
+    out = {}
+    for n, line in enumerate(p.read_text().splitlines(), 1):
+        if not line.strip(): continue
+        try:
+            r = json.loads(line)
+            out[str(r['id'])] = float(r['pass_rate'])
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            raise ConfigError(f"{p}, line {n}: expected a JSON object with 'id' and 'pass_rate' ({type(e).__name__}: {e})") from None
+    return out
+
+def filter_by_difficulty(ds, path, min_pass: float = 0.0, max_pass: float = 1.0):
+    "The rows of `ds` whose pass rate in `path` lies strictly between `min_pass` and `max_pass` (default: solved sometimes, not never or always)."
+    rates = read_pass_rates(path)
+    missing = [i for i in ds['id'] if str(i) not in rates]
+    if missing:
+        raise ConfigError(f"{len(missing)} of {len(ds)} training rows have no pass rate in {path} (first: {missing[0]}); "
+                          'was it computed on other rows (split, stage_part, max_train_samples)?')
+    keep = ds.filter(lambda i: min_pass < rates[str(i)] < max_pass, input_columns='id')
+    log.info(f"[rft_nb] difficulty band ({min_pass}, {max_pass}): {len(keep)} of {len(ds)} prompts kept")
+    if len(keep) == 0: raise ConfigError(f"no training prompt has a pass rate in ({min_pass}, {max_pass}) ({path})")
+    return keep
+
+
 # %% ../nbs/20_train.ipynb #4f1145b1
 def lora_target_regex(finetune_vision_layers: bool) -> str:
     "PEFT `target_modules` regex: the language model's linear layers, and the vision tower's if asked."
@@ -311,10 +420,24 @@ def suppress_vision_tokens(proc, generation_kwargs: dict | str | None = None) ->
 # %% ../nbs/20_train.ipynb #3b0a1518
 from transformers import TrainerCallback
 
+def image_thumbnail(image, size: int = 96, quality: int = 70) -> str:
+    "A small JPEG data URL of `image` (longest side `size` px): what the rollout viewer shows beside a group."
+    import base64, io
+    from rft_nb.schema import to_pil
+    im = to_pil(image).convert('RGB')
+    im.thumbnail((size, size))
+    buf = io.BytesIO()
+    im.save(buf, 'JPEG', quality=quality)
+    return 'data:image/jpeg;base64,' + base64.b64encode(buf.getvalue()).decode()
+
 class RolloutRecorder(TrainerCallback):
-    "Wraps reward functions and writes (step, id, prompt, completion, rewards) to a JSONL every `every` steps."
-    def __init__(self, path, every: int = 1):
+    "Wraps reward functions and writes (step, id, prompt, completion, rewards) to a JSONL every `every` steps, and one thumbnail per prompt beside it."
+    def __init__(self, path, every: int = 1, thumb: int = 96):
         self.path, self.every, self.step, self.rows, self.names, self.batch = Path(path), every, 0, [], [], []
+        self.thumb, self.images, self.seen = thumb, [], set()
+
+    @property
+    def images_path(self) -> Path: return self.path.with_name(self.path.stem + '_images.jsonl')
 
     def wrap(self, funcs: list) -> list:
         "`funcs` wrapped to record their values; same names."
@@ -331,11 +454,32 @@ class RolloutRecorder(TrainerCallback):
                     self.batch = [dict(step=self.step, id=ids[j], prompt=probs[j], completion=completion_text(c), rewards={})
                                   for j, c in enumerate(completions)]
                     self.rows += self.batch
+                    self._thumbnails(ids, kw)
                 for r, v in zip(self.batch, vals): r['rewards'][self.names[i]] = v
             return vals
         wrapped.__name__ = f.__name__
         wrapped.__wrapped__ = f
         return wrapped
+
+    def _thumbnails(self, ids, kw):
+        "One thumbnail per prompt id (not per completion), with what the viewer needs to draw predicted boxes on it."
+        if not self.thumb: return
+        imgs = kw.get('images') or [None] * len(ids)
+        for j, rid in enumerate(ids):
+            if rid is None or rid in self.seen or not imgs[j]: continue
+            self.seen.add(rid)
+            try: url = image_thumbnail(imgs[j][0], self.thumb)
+            except Exception: continue  # a thumbnail is a convenience: never stop training for it
+            rec = dict(id=rid, thumb=url)
+            for k in ('task', 'image_size', 'box_convention'):
+                col = kw.get(k)
+                if col is not None: rec[k] = col[j]
+            self.images.append(rec)
+
+    def mark_rows(self, verdicts: list[str]):
+        "Note each completion of the batch just recorded with its group's verdict ('keep', 'zero_std', 'too_easy', 'too_hard')."
+        if not self.batch or len(self.batch) != len(verdicts) or self.batch[0]['step'] != self.step: return
+        for r, v in zip(self.batch, verdicts): r['group'] = v
 
     def on_step_begin(self, args, state, control, **kw): self.step = state.global_step + 1
 
@@ -344,13 +488,270 @@ class RolloutRecorder(TrainerCallback):
     def on_train_end(self, args, state, control, **kw): self.flush(state)
 
     def flush(self, state=None):
-        "Append the recorded rollouts to the JSONL (main process only)."
-        if not self.rows: return
+        "Append the recorded rollouts (and new thumbnails) to the JSONL files (main process only)."
+        if not self.rows and not self.images: return
         if state is None or state.is_world_process_zero:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, 'a') as f:
-                for r in self.rows: f.write(json.dumps(r, default=float) + '\n')
-        self.rows = []
+            for path, recs in ((self.path, self.rows), (self.images_path, self.images)):
+                if not recs: continue
+                with open(path, 'a') as f:
+                    for r in recs: f.write(json.dumps(r, default=float) + '\n')
+        self.rows, self.images = [], []
+
+
+# %% ../nbs/20_train.ipynb #0521f139
+def group_verdicts(values, # one number per completion, the groups' completions consecutive (NaN / None: unscorable)
+                   num_generations: int,
+                   min_reward: float | None = None, max_reward: float | None = None, tol: float = 1e-6) -> list[str]:
+    "For each group: 'keep', or why it teaches nothing ('zero_std': all values equal) or lies outside the band ('too_hard', 'too_easy')."
+    import math
+    if len(values) % num_generations: raise ValueError(f"{len(values)} values are not whole groups of {num_generations}")
+    out = []
+    for g in range(0, len(values), num_generations):
+        vs = [float(v) for v in values[g:g + num_generations] if v is not None and math.isfinite(float(v))]
+        mean = sum(vs) / len(vs) if vs else float('nan')
+        if len(vs) < 2 or max(vs) - min(vs) <= tol: out.append('zero_std')
+        elif min_reward is not None and mean < min_reward: out.append('too_hard')
+        elif max_reward is not None and mean > max_reward: out.append('too_easy')
+        else: out.append('keep')
+    return out
+
+
+# %% ../nbs/20_train.ipynb #029168b7
+PROMPT_ALIGNED = {'prompt_ids': 'pad', 'prompt_mask': 0}    # (rows, prompt tokens), padded on the left
+COMPLETION_ALIGNED = {'completion_ids': 'pad', 'completion_mask': 0, 'tool_mask': 1, 'old_per_token_logps': 0.0,
+                      'ref_per_token_logps': 0.0, 'sampling_per_token_logps': 0.0, 'importance_sampling_ratio': 0.0}
+FULL_ALIGNED = ('token_type_ids', 'mm_token_type_ids')         # prompt then completion tokens
+
+def _pad_cat(ts: list, side: str, fill):
+    "Tensors (rows, width, ...) padded to the widest on `side` with `fill`, stacked along the rows."
+    import torch
+    w = max(t.shape[1] for t in ts)
+    out = []
+    for t in ts:
+        pad = t.new_full((t.shape[0], w - t.shape[1], *t.shape[2:]), fill)
+        out.append(torch.cat([pad, t] if side == 'left' else [t, pad], dim=1))
+    return torch.cat(out, dim=0)
+
+def take_rows(outputs: list[dict], # what `GRPOTrainer._generate_and_score_completions` returned, one per generation round
+              picks: list[list[int]], # the rows to keep of each output, in order
+              pad_token_id: int, gather=None) -> dict: # gather: sums `num_items_in_batch` over processes (accelerator.gather)
+    "One generation batch made of the picked rows of several rounds, in the layout the trainer returns: re-padded, images regrouped."
+    import torch
+    from trl.trainer.utils import split_pixel_values_by_grid, unsplit_pixel_values_by_grid
+    parts = []
+    for out, idx in zip(outputs, picks):
+        if not idx: continue
+        if out.get('max_left_pad') is not None:
+            raise NotImplementedError("dynamic sampling cannot regroup Unsloth's text-only left-packed batch (max_left_pad); "
+                                      'it regroups image batches (the project trains VLMs)')
+        o = split_pixel_values_by_grid(out)
+        n, P, C = len(o['advantages']), o['prompt_ids'].shape[1], o['completion_ids'].shape[1]
+        part = {}
+        for k, v in o.items():
+            if k in ('num_items_in_batch', 'max_left_pad') or v is None: part[k] = None
+            elif isinstance(v, list):
+                if len(v) != n: raise ValueError(f"dynamic sampling: {k!r} has {len(v)} entries for {n} rows")
+                part[k] = [v[i] for i in idx]
+            elif torch.is_tensor(v) and v.ndim > 0 and v.shape[0] == n:
+                t = v[torch.as_tensor(idx, device=v.device)]
+                part[k] = (t[:, :P], t[:, P:]) if k in FULL_ALIGNED else t
+            else:
+                shape = tuple(v.shape) if torch.is_tensor(v) else type(v).__name__
+                raise ValueError(f"dynamic sampling cannot regroup {k!r} ({shape}; {n} rows): not one entry per row")
+        parts.append((part, C))
+    if not parts: raise ValueError('take_rows: no rows picked')
+    keys = list(parts[0][0])
+    merged = {}
+    for k in keys:
+        vals = [p.get(k) for p, _ in parts]
+        if all(v is None for v in vals): merged[k] = None
+        elif any(v is None for v in vals): raise ValueError(f"dynamic sampling: {k!r} is missing in some rounds")
+        elif isinstance(vals[0], list): merged[k] = [x for v in vals for x in v]
+        elif k in PROMPT_ALIGNED:
+            merged[k] = _pad_cat(vals, 'left', pad_token_id if PROMPT_ALIGNED[k] == 'pad' else PROMPT_ALIGNED[k])
+        elif k in FULL_ALIGNED:
+            pr = _pad_cat([v[0] for v in vals], 'left', 0)
+            merged[k] = torch.cat([pr, _pad_cat([v[1] for v in vals], 'right', 0)], dim=1)
+        elif k in COMPLETION_ALIGNED and vals[0].ndim >= 2 and all(v.shape[1] == c for v, (_, c) in zip(vals, parts)):
+            fill = COMPLETION_ALIGNED[k]
+            merged[k] = _pad_cat(vals, 'right', pad_token_id if fill == 'pad' else fill)
+        elif all(v.shape[1:] == vals[0].shape[1:] for v in vals): merged[k] = torch.cat(vals, dim=0)
+        else: raise ValueError(f"dynamic sampling cannot join {k!r}: shapes {[tuple(v.shape) for v in vals]}")
+    merged = unsplit_pixel_values_by_grid(merged)
+    mask = merged['completion_mask'] if merged.get('tool_mask') is None else merged['completion_mask'] * merged['tool_mask']
+    local = mask.sum()
+    merged['num_items_in_batch'] = gather(local).sum() if gather is not None else local
+    return merged
+
+
+# %% ../nbs/20_train.ipynb #ad1fa019
+@dataclass
+class SamplingState:
+    "What dynamic sampling counted so far (shared by the trainer and its callback)."
+    generated: int = 0                  # completions generated in all, every process, refill rounds included
+    stop_at_step: int | None = None     # the budget leaves no room for another generation batch after this step
+    save_at_step: int | None = None     # a `save_generated_every` mark was passed: save after this step
+    next_save: int | None = None        # the generated count of the next save mark
+
+class DynamicSampling:
+    "GRPOTrainer hooks (mixed in above TRL's or Unsloth's class): reward-health metrics every step; with `dynamic_sampling`, groups that teach nothing are dropped and refilled."
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        self._round_rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        return self._round_rewards
+
+    def _round_values(self) -> list[float]:
+        "The dynamic-sampling metric of every completion of the last round, all processes in order (TRL gathers the rewards)."
+        import torch
+        r = self._round_rewards  # (completions of every process, reward functions)
+        name = self.args.dynamic_sampling_metric
+        if name != 'reward': return r[:, self.reward_func_names.index(name)].tolist()
+        v = (r * self.reward_weights.to(r.device).unsqueeze(0)).nansum(dim=1)
+        v[torch.isnan(r).all(dim=1)] = float('nan')
+        return v.tolist()
+
+    def _global_sum(self, xs: list[int]) -> list[int]:
+        import torch
+        if self.accelerator.num_processes == 1: return [int(x) for x in xs]
+        t = self.accelerator.gather(torch.tensor([xs], device=self.accelerator.device, dtype=torch.long))
+        return [int(x) for x in t.view(-1, len(xs)).sum(dim=0).tolist()]
+
+    def _refill_rows(self, n_prompts: int) -> list[dict]:
+        "`n_prompts` further training prompts, each repeated `num_generations` times (a shuffled pass per process, then another)."
+        import torch
+        ds, G = self.train_dataset, self.num_generations
+        if not hasattr(ds, '__getitem__'): raise ConfigError('dynamic_sampling needs a map-style dataset (not an IterableDataset)')
+        if getattr(self, '_refill_order', None) is None:
+            self._refill_gen = torch.Generator().manual_seed(int(self.args.seed) + 7919 * (self.accelerator.process_index + 1))
+            self._refill_order, self._refill_pos = [], 0
+        idx = []
+        while len(idx) < n_prompts:
+            if self._refill_pos >= len(self._refill_order):
+                self._refill_order, self._refill_pos = torch.randperm(len(ds), generator=self._refill_gen).tolist(), 0
+            idx.append(self._refill_order[self._refill_pos])
+            self._refill_pos += 1
+        return [ds[i] for i in idx for _ in range(G)]
+
+    def _generate_and_score_completions(self, inputs):
+        import math
+        if not self.model.training: return super()._generate_and_score_completions(inputs)
+        a, G = self.args, self.num_generations
+        nproc, me = self.accelerator.num_processes, self.accelerator.process_index
+        if a.dynamic_sampling and len(inputs) % G:
+            raise ConfigError(f"dynamic_sampling needs whole groups on each process: per_device_train_batch_size x steps_per_generation "
+                              f"({len(inputs)}) must be a multiple of num_generations ({G})")
+        need = len(inputs) // G   # groups this process trains on
+        outs, verdicts, ids, rounds, batch, generated = [], [], [], [], inputs, 0
+        keeps = [0] * nproc
+        while True:
+            out = super()._generate_and_score_completions(batch)
+            n = len(batch)
+            v_all = group_verdicts(self._round_values(), G, a.dynamic_sampling_min_reward, a.dynamic_sampling_max_reward)
+            rounds.append(v_all)                                           # every process's groups (the same list on each)
+            generated += n * nproc
+            rec = getattr(self, 'rollout_recorder', None)
+            if rec is not None: rec.mark_rows([v_all[(me * n + j) // G] for j in range(n)])
+            if not a.dynamic_sampling: break
+            per = n // G
+            for p in range(nproc): keeps[p] += v_all[p * per:(p + 1) * per].count('keep')
+            outs.append(out)
+            verdicts.append(v_all[me * per:(me + 1) * per])
+            ids.append([batch[g * G].get('id') for g in range(per)])
+            missing = max(need - k for k in keeps)                        # every process generates the same round size
+            if missing <= 0 or len(outs) >= a.dynamic_sampling_max_rounds: break
+            n_prompts = max(1, math.ceil(missing * a.dynamic_sampling_oversample))
+            if a.generation_budget is not None and self.sampling_state.generated + generated + n_prompts * G * nproc > a.generation_budget: break
+            batch = self._refill_rows(n_prompts)
+        if not a.dynamic_sampling:
+            self._log_sampling(rounds, [], [], [], generated, need)
+            return out
+        # the batch: groups that teach something, in generation order; if too few, filled up with dropped ones (some variance first)
+        groups = [(r, g, x) for r, vv in enumerate(verdicts) for g, x in enumerate(vv)]
+        chosen = [(r, g) for r, g, x in groups if x == 'keep'][:need]
+        spare = [(r, g) for r, g, x in groups if x in ('too_easy', 'too_hard')] + [(r, g) for r, g, x in groups if x == 'zero_std']
+        padded = spare[:need - len(chosen)]
+        chosen += padded
+        picks = [sorted(g * G + j for (r2, g) in chosen if r2 == r for j in range(G)) for r in range(len(outs))]
+        if len(outs) == 1 and len(picks[0]) == len(inputs): result = outs[0]     # nothing to regroup: TRL's batch as it was
+        else:
+            tok = getattr(self.processing_class, 'tokenizer', self.processing_class)
+            result = take_rows(outs, picks, tok.pad_token_id, self.accelerator.gather if nproc > 1 else None)
+        self._log_sampling(rounds, verdicts, chosen, padded, generated, need, ids)
+        return result
+
+    @property
+    def sampling_state(self) -> SamplingState:
+        if '_sampling_state' not in self.__dict__: self._sampling_state = SamplingState()
+        return self._sampling_state
+
+    @sampling_state.setter
+    def sampling_state(self, st: SamplingState): self._sampling_state = st
+
+    def _log_sampling(self, rounds, verdicts, chosen, padded, generated, need, ids=()):
+        "Reward health of this generation batch: metrics (averaged between logs by TRL) and a line of `sampling.jsonl`."
+        st, a, G = self.sampling_state, self.args, self.num_generations
+        every = [x for vv in rounds for x in vv]                          # all processes' groups, every round
+        n, zero, easy, hard = len(every), every.count('zero_std'), every.count('too_easy'), every.count('too_hard')
+        nproc = self.accelerator.num_processes
+        if a.dynamic_sampling:
+            taken = set(chosen)
+            mine = [(r, g, x) for r, vv in enumerate(verdicts) for g, x in enumerate(vv)]
+            pad, informative, surplus = self._global_sum([len(padded), sum(verdicts[r][g] != 'zero_std' for r, g in chosen),
+                                                          sum(x == 'keep' and (r, g) not in taken for r, g, x in mine)])
+            dropped = zero + easy + hard - pad
+        else:
+            mine, taken = [], set()
+            pad, informative, surplus, dropped = 0, n - zero, 0, 0
+        st.generated += generated
+        steps = max(1, a.steps_per_generation * self.num_iterations // a.gradient_accumulation_steps)  # optimizer steps this batch feeds
+        m = self._metrics['train']
+        m['sampling/rounds'].append(len(rounds))
+        m['sampling/generated'].append(generated / steps)
+        m['sampling/generated_total'].append(st.generated)
+        m['sampling/groups_zero_std_frac'].append(zero / n)
+        m['sampling/groups_dropped'].append(dropped)
+        m['sampling/groups_padded'].append(pad)
+        m['sampling/effective_batch'].append(informative * G / steps)
+        if a.generation_budget is not None and st.generated + a.generation_batch_size > a.generation_budget:
+            st.stop_at_step = self.state.global_step + steps
+        if a.save_generated_every:
+            if st.next_save is None: st.next_save = a.save_generated_every
+            if st.generated >= st.next_save:
+                st.save_at_step = self.state.global_step + steps
+                while st.next_save <= st.generated: st.next_save += a.save_generated_every
+        dropped_ids = self._gather_list([dict(round=r, id=ids[r][g], why=x) for r, g, x in mine if x != 'keep' and (r, g) not in taken])
+        if not self.accelerator.is_main_process: return
+        rec = dict(step=self.state.global_step + 1, rounds=len(rounds), generated=generated, generated_total=st.generated,
+                   groups=n, zero_std=zero, too_easy=easy, too_hard=hard, dropped=dropped, padded=pad, surplus=surplus,
+                   trained_groups=need * nproc, informative_trained=informative, dropped_ids=dropped_ids)
+        path = Path(a.output_dir) / 'sampling.jsonl'
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, 'a') as f: f.write(json.dumps(rec) + '\n')
+
+    def _gather_list(self, xs: list) -> list:
+        if self.accelerator.num_processes == 1: return list(xs)
+        from accelerate.utils import gather_object
+        return gather_object(xs)
+
+class SamplingCallback(TrainerCallback):
+    "Stops training when the generation budget has no room for another batch, and saves at `save_generated_every` marks."
+    def __init__(self, state: SamplingState): self.state = state
+
+    def on_step_end(self, args, state, control, **kw):
+        s = self.state
+        if s.save_at_step is not None and state.global_step >= s.save_at_step:
+            control.should_save, s.save_at_step = True, None
+        if s.stop_at_step is not None and state.global_step >= s.stop_at_step:
+            control.should_training_stop = control.should_log = True
+        return control
+
+def grpo_trainer_class(base=None):
+    "The project's GRPO trainer: `DynamicSampling` over `base`, by default whatever `trl.GRPOTrainer` is now (Unsloth's patched class once `unsloth` is imported)."
+    if base is None:
+        import trl
+        base = trl.GRPOTrainer
+    return type('RFTGRPOTrainer', (DynamicSampling, base), {'__doc__': DynamicSampling.__doc__})
+
 
 # %% ../nbs/20_train.ipynb #7d733119
 def save_outputs(trainer, proc, args) -> dict:
@@ -410,9 +811,19 @@ def _resume(args):
         return ck
     return r
 
+def generated_before(output_dir, step: int) -> int:
+    "Completions generated up to optimizer step `step` of an earlier run in `output_dir` (its `sampling.jsonl`): where a resumed budget continues."
+    p = Path(output_dir) / 'sampling.jsonl'
+    if not p.is_file(): return 0
+    n = 0
+    for line in p.read_text().splitlines():
+        try: r = json.loads(line)
+        except json.JSONDecodeError: continue
+        if r.get('step', 0) <= step: n = max(n, int(r.get('generated_total', 0)))
+    return n
+
 def train_grpo(args: RFTGRPOConfig) -> dict:
-    "Run GRPO as configured; return a summary (paths, steps, final metrics)."
-    from trl import GRPOTrainer
+    "Run GRPO as configured; return a summary (paths, steps, completions generated, final metrics)."
     from rft_nb.rewards import get_reward_funcs
     from rft_nb.rows import to_grpo_rows
     backend, path = _prepare(args, True)
@@ -420,7 +831,13 @@ def train_grpo(args: RFTGRPOConfig) -> dict:
     except KeyError as e: raise ConfigError(f"reward_funcs: {e.args[0]}") from None
     if args.reward_weights is not None and len(args.reward_weights) != len(funcs):
         raise ConfigError(f"{len(args.reward_weights)} reward_weights for {len(funcs)} reward_funcs")
+    names = [f.__name__ for f in funcs]
+    if args.dynamic_sampling_metric != 'reward' and args.dynamic_sampling_metric not in names:
+        raise ConfigError(f"dynamic_sampling_metric must be 'reward' or one of the reward_funcs ({', '.join(names)}), "
+                          f"not {args.dynamic_sampling_metric!r}")
+    if args.dynamic_sampling_max_rounds < 1: raise ConfigError('dynamic_sampling_max_rounds must be at least 1')
     ds = load_training_data(args)
+    if args.difficulty_file: ds = filter_by_difficulty(ds, args.difficulty_file, args.difficulty_min_pass, args.difficulty_max_pass)
     check_reward_columns(ds, args.reward_funcs)
     rows = to_grpo_rows(ds, system_prompt=args.use_system_prompt, view=model_view(args, path))
     types, arch, _ = model_types_for(path)
@@ -431,12 +848,18 @@ def train_grpo(args: RFTGRPOConfig) -> dict:
     apply_generation_engine(args, engine)
     if not args.use_vllm: args.generation_kwargs = suppress_vision_tokens(proc, args.generation_kwargs)
     rec = RolloutRecorder(Path(args.output_dir) / 'rollouts.jsonl', args.rollout_log_steps)
-    trainer = GRPOTrainer(model=model, reward_funcs=rec.wrap(funcs), args=args, train_dataset=rows, processing_class=proc, callbacks=[rec])
+    resume = _resume(args)
+    resumed_at = int(Path(resume).name.split('-')[-1]) if isinstance(resume, str) and Path(resume).name.split('-')[-1].isdigit() else 0
+    state = SamplingState(generated=generated_before(args.output_dir, resumed_at) if resume else 0)
+    trainer_cls = grpo_trainer_class()  # resolved now: after `import unsloth` this sits on Unsloth's patched GRPOTrainer
+    trainer = trainer_cls(model=model, reward_funcs=rec.wrap(funcs), args=args, train_dataset=rows, processing_class=proc,
+                          callbacks=[rec, SamplingCallback(state)])
+    trainer.sampling_state, trainer.rollout_recorder = state, rec
     t0 = time.time()
-    result = trainer.train(resume_from_checkpoint=_resume(args))
+    result = trainer.train(resume_from_checkpoint=resume)
     paths = save_outputs(trainer, proc, args)
     return dict(backend=backend, generation_engine=engine, steps=trainer.state.global_step, seconds=time.time() - t0,
-                train_loss=result.training_loss, **paths)
+                train_loss=result.training_loss, generated=state.generated, train_prompts=len(rows), **paths)
 
 def train_sft(args: RFTSFTConfig) -> dict:
     "Run SFT (ANS or CoT) as configured; return a summary."

@@ -109,3 +109,32 @@ def test_model_option(monkeypatch, tmp_path):
     p = subprocess.run([sys.executable, '-c', 'import sys; from rft_nb.demo import demo_main; sys.argv[0] = "rft-demo"; demo_main()',
                         '--model', 'small-llava'], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert p.returncode == 2 and 'small-llava' in p.stderr and 'small-qwen3-vl' in p.stderr, p.stderr[-2000:]
+
+def _demo(env_root, *args):
+    env = dict(os.environ, RFT_NB_PATHS_CACHE_DIR=str(env_root['cache']), RFT_NB_PATHS_OUTPUT_DIR=str(env_root['root'] / 'outputs'),
+               RFT_NB_PATHS_DATA_DIR=str(env_root['root'] / 'data'), OMP_NUM_THREADS='1', TOKENIZERS_PARALLELISM='false')
+    return subprocess.run([sys.executable, '-c', 'import sys; from rft_nb.demo import demo_main; sys.argv[0] = "rft-demo"; sys.exit(demo_main())',
+                           '--preset', 'smoke', '--no-progress', *args], env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
+
+def test_dynamic_sampling_from_the_same_sft(smoke, cache_dir):
+    "GRPO with dynamic sampling from the smoke run's CoT-SFT (reused, not retrained), at the plain run's budget of completions."
+    out, _ = smoke
+    root = out.parents[1]
+    ds_out = root / 'outputs' / 'demo-smoke-ds'
+    p = _demo(dict(cache=cache_dir, root=root), '--out', str(ds_out), '--cfg', f'sft_from={out}', '--cfg', 'dynamic_sampling=true',
+              '--cfg', 'curve_every=8')
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    s = json.loads((ds_out / 'summary.json').read_text())
+    plain = json.loads((out / 'summary.json').read_text())
+    assert not (ds_out / 'cot_sft').exists() and s['sft_from'] == str(out)
+    assert s['accuracy']['cot_sft'] == plain['accuracy']['cot_sft']              # the same SFT model and evaluation
+    budget = PRESETS['smoke'].grpo_steps * PRESETS['smoke'].grpo_batch
+    assert s['training']['grpo']['generated'] <= budget == plain['training']['grpo']['generated']
+    assert s['sampling']['generated'] == s['training']['grpo']['generated'] and s['sampling']['groups'] * 4 == s['sampling']['generated']
+    assert 'torch threads' in p.stdout and 'completions generated' in p.stdout
+    assert (ds_out / 'plots' / 'grpo_reward_health.png').is_file() and (ds_out / 'grpo' / 'rollouts_images.jsonl').is_file()
+
+def test_sft_from_must_match(smoke, cache_dir):
+    out, _ = smoke
+    p = _demo(dict(cache=cache_dir, root=out.parents[1]), '--out', str(out.parent / 'bad'), '--cfg', f'sft_from={out}', '--cfg', 'sft_steps=5')
+    assert p.returncode == 2 and 'sft_steps' in p.stderr and 'other data or SFT settings' in p.stderr, p.stderr[-2000:]

@@ -73,3 +73,50 @@ def test_plots_are_real_images(tmp_path):
     assert im.size[0] > 500 and len(set(im.convert('RGB').resize((100, 50)).getdata())) > 10
     b = draw_boxes(Image.new('RGB', (50, 50), 'white'), [[5, 5, 20, 20, 0.5]], [[30, 30, 45, 45]])
     assert b.getpixel((5, 12)) == PRED_COLOR and b.getpixel((30, 40)) == GT_COLOR
+
+def _training_rollouts(tmp_path, n_prompts=2, g=4):
+    "Rollouts as `RolloutRecorder` writes them: no image per completion, one thumbnail per prompt beside them."
+    from rft_nb.train import image_thumbnail
+    ro, ims = [], []
+    for k in range(n_prompts):
+        ims.append(dict(id=f'det-{k}', thumb=image_thumbnail(Image.new('RGB', (64, 64), BLUE)), task='detection',
+                        image_size=[64, 64], box_convention='norm1000'))
+        for j in range(g):
+            ans = "[{'Position': [100, 100, 600, 900], 'Confidence': 0.9}]" if j == 0 else 'No Objects'
+            ro.append(dict(step=1, id=f'det-{k}', prompt='Find the squares.', completion=f'<think>x</think><answer>{ans}</answer>',
+                           rewards={'detection': float(j == 0)}, group='keep'))
+    (tmp_path / 'rollouts.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in ro))
+    (tmp_path / 'rollouts_images.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in ims))
+    return write_rollout_viewer(tmp_path / 'rollouts.jsonl')
+
+def test_training_rollouts_inline_each_thumbnail_once(tmp_path):
+    txt = _training_rollouts(tmp_path, n_prompts=3, g=4).read_text()
+    assert txt.count('<tr class="row"') == 12 and txt.count('data:image/jpeg;base64,') == 3
+    assert txt.count('<rect ') == 3                                               # the completion with a box, per prompt
+    assert '<rect x="6.4" y="6.4" width="32.0" height="51.2"' in txt              # 0-1000 back to the 64 px image
+
+@needs_chromium
+def test_viewer_shows_thumbnail_with_box(tmp_path):
+    "In a browser: the thumbnail (blue) is drawn from the page's store and the predicted box (red) on it."
+    page = _training_rollouts(tmp_path, n_prompts=1, g=2)
+    shot = tmp_path / 'thumb.png'
+    _chromium(tmp_path, '--window-size=1280,600', f'--screenshot={shot}', page.as_uri())
+    assert _count(shot, BLUE, tol=40) > 60 * 60                                   # the 112 px thumbnail, at least once
+    assert _count(shot, (230, 0, 0), tol=40) > 100                                # the box outline
+
+def test_ten_thousand_rollouts_page_is_bounded(tmp_path):
+    "10,000 rollouts of 1,250 prompts: each thumbnail once; the page stays around 11 MB, 5,000 rows by default."
+    from rft_nb.train import image_thumbnail
+    from rft_nb.synthetic import counting_rows
+    rows = list(counting_rows(1250, 'train', 0, 112))
+    ims = [dict(id=r['id'], thumb=image_thumbnail(r['images'][0]), task='counting', image_size=r['image_size']) for r in rows]
+    ro = [dict(step=1 + k // 4, id=r['id'], prompt=r['problem'], rewards={'format': 1.0, 'counting': float(j % 2)}, group='keep',
+               completion=f"<think>I see {j % 3 + 1} circles and 2 triangles. In total there are {j % 3 + 3}.</think><answer>{j % 3 + 3}</answer>")
+          for k, r in enumerate(rows) for j in range(8)]
+    (tmp_path / 'rollouts.jsonl').write_text(''.join(json.dumps(x) + '\n' for x in ro))
+    (tmp_path / 'rollouts_images.jsonl').write_text(''.join(json.dumps(x) + '\n' for x in ims))
+    full = write_rollout_viewer(tmp_path / 'rollouts.jsonl', tmp_path / 'full.html', max_rows=None)
+    capped = write_rollout_viewer(tmp_path / 'rollouts.jsonl', tmp_path / 'capped.html')
+    mb = lambda p: p.stat().st_size / 2 ** 20
+    assert full.read_text().count('data:image/jpeg;base64,') == 1250
+    assert 8 < mb(full) < 14 and mb(capped) < 7, (mb(full), mb(capped))

@@ -168,6 +168,14 @@ def test_accelerate_two_cpu_processes(env, sft_run):
     st = json.loads((root / 'outputs' / 'ddp_grpo' / 'checkpoint-2' / 'trainer_state.json').read_text())
     assert st['global_step'] == 2 and any('rewards/format/mean' in l for l in st['log_history'])
     # (one process would have refused: 2 rows per device cannot hold a group of 4 generations)
+    # dynamic sampling on two processes: each holds whole groups, both generate the same rounds, the counts add up over both
+    run(acc + ['rft_nb.train', 'grpo', '--dataset_path', 'counting', '--output_dir', 'ddp_ds', '--max_steps', '2', '--save_strategy', 'no',
+               '--per_device_train_batch_size', '4', '--num_generations', '4', '--max_completion_length', '8', '--temperature', '1.0',
+               '--reward_funcs', 'format', 'repetition_penalty', '--dynamic_sampling', 'true', '--dynamic_sampling_max_rounds', '2'] + COMMON,
+        e, timeout=600)
+    recs = [json.loads(l) for l in (root / 'outputs' / 'ddp_ds' / 'sampling.jsonl').read_text().splitlines()]
+    assert len(recs) == 2 and all(r['trained_groups'] == 2 and r['groups'] == r['trained_groups'] + r['surplus'] + r['dropped']
+                                  and r['generated'] == 4 * r['groups'] and r['rounds'] in (1, 2) for r in recs)
 
 # test_what_unsloth_and_vllm_would_get: in tests/test_gpu_stack.py, against the pinned Unsloth's real gate and signatures
 

@@ -1,0 +1,186 @@
+"Dynamic sampling, the generation budget and the algorithm presets on a real TRL GRPOTrainer (tiny Qwen2-VL, CPU, in-process)."
+import json
+from pathlib import Path
+import pytest, torch
+
+from rft_nb.train import (ALGORITHMS, RFTGRPOConfig, SamplingCallback, SamplingState, group_verdicts, grpo_trainer_class,
+                          load_trl_model, parse_config, suppress_vision_tokens, take_rows, train_grpo)
+
+G = 4
+
+@pytest.fixture(scope='module')
+def rows(tiny_path):
+    "GRPO rows of 16 synthetic counting prompts, rendered for the tiny model."
+    from rft_nb.families import ModelView, family_of
+    from rft_nb.models import load_processor
+    from rft_nb.rows import to_grpo_rows
+    from rft_nb.schema import save_dataset, load_data
+    from rft_nb.synthetic import counting_rows
+    import tempfile
+    d = Path(tempfile.mkdtemp()) / 'counting'
+    save_dataset({'train': counting_rows(16, 'train', 0, 64)}, d)
+    ds = load_data(d)['train']
+    view = ModelView.of(family_of(tiny_path), load_processor(tiny_path))
+    return to_grpo_rows(ds, system_prompt=False, view=view)
+
+def make_trainer(tiny_path, rows, out, rewards, **kw):
+    "A GRPO trainer of the project's class (TRL underneath), as `train_grpo` builds it, with Python reward functions."
+    from rft_nb.models import patch_trl_for_cpu
+    patch_trl_for_cpu()
+    base = dict(output_dir=str(out), per_device_train_batch_size=8, num_generations=G, max_completion_length=6, temperature=1.0,
+                max_steps=2, report_to=[], use_cpu=True, bf16=False, logging_steps=1, gradient_checkpointing=False, seed=0,
+                learning_rate=1e-3, save_strategy='no', disable_tqdm=True)
+    args = RFTGRPOConfig(**{**base, **kw})
+    args.model_init_kwargs = None
+    model, proc = load_trl_model(args, tiny_path)
+    args.generation_kwargs = suppress_vision_tokens(proc, args.generation_kwargs)
+    state = SamplingState()
+    t = grpo_trainer_class()(model=model, reward_funcs=rewards, args=args, train_dataset=rows, processing_class=proc,
+                             callbacks=[SamplingCallback(state)])
+    t.sampling_state = state
+    return t
+
+def reward(fn, name):
+    fn.__name__ = name
+    return fn
+
+def alternating(completions, **kw): return [float(j % 2) for j in range(len(completions))]   # every group has variance
+
+def lines(out): return [json.loads(l) for l in (Path(out) / 'sampling.jsonl').read_text().splitlines()]
+
+def test_all_equal_batch_is_refilled(tiny_path, rows, tmp_path):
+    "The first round's groups all get the same reward: dropped, and the batch is refilled from further prompts whose groups vary."
+    calls = []
+    def first_easy(completions, id, **kw):
+        calls.append(list(id))
+        return [1.0] * len(completions) if len(calls) == 1 else alternating(completions)
+    t = make_trainer(tiny_path, rows, tmp_path, [reward(first_easy, 'first_easy')], dynamic_sampling=True, max_steps=1)
+    t.train()
+    (rec,) = lines(tmp_path)
+    assert rec['rounds'] == 2 and rec['zero_std'] == 2 and rec['dropped'] == 2 and rec['padded'] == 0
+    assert rec['generated'] == 16 and rec['generated_total'] == 16 and rec['informative_trained'] == 2
+    assert len(calls) == 2 and len(calls[1]) == 8                             # refill: the two missing groups, G completions each
+    assert [d['why'] for d in rec['dropped_ids']] == ['zero_std', 'zero_std']
+    assert {d['id'] for d in rec['dropped_ids']} == set(calls[0])              # the dropped groups are the first round's prompts
+    logs = [h for h in t.state.log_history if 'sampling/rounds' in h]
+    assert logs[0]['sampling/rounds'] == 2 and logs[0]['sampling/generated'] == 16 and logs[0]['sampling/effective_batch'] == 8
+
+def test_cap_stops_an_all_easy_dataset(tiny_path, rows, tmp_path):
+    "Every group of every prompt gets the same reward: at most `dynamic_sampling_max_rounds` rounds a step, then the batch is filled up."
+    t = make_trainer(tiny_path, rows, tmp_path, [reward(lambda completions, **kw: [1.0] * len(completions), 'always_one')],
+                     dynamic_sampling=True, dynamic_sampling_max_rounds=3, max_steps=2)
+    t.train()
+    recs = lines(tmp_path)
+    assert t.state.global_step == 2 and len(recs) == 2
+    for r in recs:
+        assert r['rounds'] == 3 and r['generated'] == 3 * 8 and r['groups'] == 6 and r['zero_std'] == 6
+        assert r['padded'] == 2 and r['dropped'] == 4 and r['informative_trained'] == 0
+    assert recs[-1]['generated_total'] == 48
+
+def test_logged_counts_add_up(tiny_path, rows, tmp_path):
+    "With a reward that is sometimes constant in a group: groups = trained + surplus + dropped, generated = groups x G, totals accumulate."
+    g = torch.Generator().manual_seed(1)
+    def lumpy(completions, **kw):                                              # a group is all-equal about half the time
+        out = []
+        for _ in range(len(completions) // G):
+            out += [1.0] * G if torch.rand(1, generator=g).item() < 0.5 else [float(torch.rand(1, generator=g) > 0.5) for _ in range(G)]
+        return out
+    t = make_trainer(tiny_path, rows, tmp_path, [reward(lumpy, 'lumpy')], dynamic_sampling=True, dynamic_sampling_max_rounds=4,
+                     max_steps=4, dynamic_sampling_oversample=2.0)
+    t.train()
+    recs = lines(tmp_path)
+    total = 0
+    for r in recs:
+        total += r['generated']
+        assert r['groups'] == r['trained_groups'] + r['surplus'] + r['dropped']
+        assert r['generated'] == r['groups'] * G and r['trained_groups'] == 2
+        assert r['generated_total'] == total and len(r['dropped_ids']) == r['dropped']
+    assert any(r['rounds'] > 1 for r in recs)
+    logged = [h['sampling/generated'] for h in t.state.log_history if 'sampling/generated' in h]
+    assert logged == [r['generated'] for r in recs]
+
+def test_without_dynamic_sampling_the_batch_is_trls(tiny_path, rows, tmp_path):
+    "Off, nothing is dropped or regenerated: one round, TRL's batch as returned; the health metrics are logged all the same."
+    t = make_trainer(tiny_path, rows, tmp_path, [reward(lambda completions, **kw: [1.0] * len(completions), 'always_one')], max_steps=2)
+    t.train()
+    recs = lines(tmp_path)
+    assert [(r['rounds'], r['generated'], r['dropped'], r['padded'], r['zero_std']) for r in recs] == [(1, 8, 0, 0, 2)] * 2
+    h = [x for x in t.state.log_history if 'frac_reward_zero_std' in x]
+    assert h and all(x['frac_reward_zero_std'] == 1.0 and x['sampling/effective_batch'] == 0 for x in h)
+
+def test_joined_batch_is_aligned(tiny_path, rows, tmp_path):
+    "The model's log-probabilities of a batch joined from two rounds equal the ones TRL stored for each row when it generated it."
+    calls = []
+    def first_easy(completions, **kw):
+        calls.append(1)
+        return [1.0] * len(completions) if len(calls) == 1 else alternating(completions)
+    t = make_trainer(tiny_path, rows, tmp_path, [reward(first_easy, 'first_easy')], dynamic_sampling=True, steps_per_generation=2,
+                     per_device_train_batch_size=4)   # generation batch 8 (2 groups), old log-probs stored per round
+    t.model.train()
+    batch = [rows[i] for i in (0, 1) for _ in range(G)]
+    out = t._generate_and_score_completions(batch)
+    assert len(calls) == 2 and out['prompt_ids'].shape[0] == 8
+    ids = torch.cat([out['prompt_ids'], out['completion_ids']], dim=1)
+    mask = torch.cat([out['prompt_mask'], out['completion_mask']], dim=1)
+    with torch.no_grad():
+        logps, _, _ = t._get_per_token_logps_and_entropies(t.model, ids, mask, out['completion_ids'].shape[1], batch_size=8,
+                                                           num_images=out['num_images'], pixel_values=out['pixel_values'],
+                                                           image_grid_thw=out['image_grid_thw'], mm_token_type_ids=out['mm_token_type_ids'])
+    m = out['completion_mask'].bool()
+    assert torch.allclose(logps[m], out['old_per_token_logps'][m], atol=1e-4)
+    assert out['num_items_in_batch'] == out['completion_mask'].sum()
+    assert (out['advantages'].view(-1, G).std(dim=1) > 0).all()               # only groups that teach something
+
+def test_generation_budget_stops_training(tiny_path, rows, tmp_path):
+    "The run never generates more than the budget: with dynamic sampling it stops after fewer steps than max_steps."
+    t = make_trainer(tiny_path, rows, tmp_path, [reward(lambda completions, **kw: [1.0] * len(completions), 'always_one')],
+                     dynamic_sampling=True, dynamic_sampling_max_rounds=2, max_steps=10, generation_budget=40)
+    t.train()
+    recs = lines(tmp_path)
+    # two steps of two rounds (32); the third step's first round fits (40), its refill would not: it trains on what it has
+    assert [(r['rounds'], r['generated_total']) for r in recs] == [(2, 16), (2, 32), (1, 40)]
+    assert t.state.global_step == 3 and recs[-1]['padded'] == 2
+
+@pytest.mark.parametrize('name', list(ALGORITHMS))
+def test_every_preset_trains_a_step(name, env_settings, tmp_path):
+    "Each algorithm preset is accepted by TRL's trainer and trains (one generation batch on the tiny model)."
+    args = parse_config(RFTGRPOConfig, ['--algorithm', name, '--dataset_path', str(env_settings / 'data' / 'counting'),
+                                        '--output_dir', str(tmp_path / name), '--max_steps', '1', '--per_device_train_batch_size', '4',
+                                        '--num_generations', '4', '--max_completion_length', '6', '--report_to', 'none',
+                                        '--gradient_checkpointing', 'false', '--reward_funcs', 'format', 'counting', '--save_strategy', 'no',
+                                        '--rollout_log_steps', '0'])
+    for k, (v, _) in ALGORITHMS[name].items(): assert getattr(args, k) == v, k
+    s = train_grpo(args)
+    assert s['steps'] >= 1 and s['generated'] >= 4 and torch.isfinite(torch.tensor(s['train_loss']))
+
+@pytest.fixture(scope='module')
+def env_settings(cache_dir, tmp_path_factory, monkeypatch_module):
+    "Settings pointing at temporary folders, with a small counting dataset."
+    from rft_nb.synthetic import build_synthetic
+    root = tmp_path_factory.mktemp('presets')
+    st = root / 'settings.ini'
+    st.write_text(f"[paths]\ncache_dir = {cache_dir}\noutput_dir = {root / 'outputs'}\ndata_dir = {root / 'data'}\n[model]\nbase_model = tiny-qwen2-vl\n")
+    build_synthetic('counting', root / 'data' / 'counting', n_train=16, n_test=4, size=64)
+    monkeypatch_module.setenv('RFT_NB_SETTINGS', str(st))
+    return root
+
+@pytest.fixture(scope='module')
+def monkeypatch_module():
+    mp = pytest.MonkeyPatch()
+    yield mp
+    mp.undo()
+
+def test_difficulty_band_in_a_recipe(env_settings, tmp_path):
+    "`difficulty_file` keeps the prompts strictly inside the band; a file that misses training rows is an error."
+    from datasets import load_from_disk
+    ids = load_from_disk(str(env_settings / 'data' / 'counting'))['train']['id']
+    f = tmp_path / 'difficulty.jsonl'
+    f.write_text(''.join(json.dumps(dict(id=i, pass_rate=[0.0, 0.5, 1.0, 0.25][k % 4])) + '\n' for k, i in enumerate(ids)))
+    argv = ['--dataset_path', str(env_settings / 'data' / 'counting'), '--output_dir', str(tmp_path / 'run'), '--max_steps', '1',
+            '--per_device_train_batch_size', '4', '--num_generations', '4', '--max_completion_length', '4', '--report_to', 'none',
+            '--gradient_checkpointing', 'false', '--save_strategy', 'no', '--difficulty_file', str(f)]
+    s = train_grpo(parse_config(RFTGRPOConfig, argv))
+    assert s['train_prompts'] == len(ids) // 2                                  # pass rates 0.5 and 0.25 kept, 0 and 1 dropped
+    f.write_text(''.join(json.dumps(dict(id=i, pass_rate=0.5)) + '\n' for i in ids[:3]))
+    from rft_nb.train import ConfigError
+    with pytest.raises(ConfigError, match='no pass rate'): train_grpo(parse_config(RFTGRPOConfig, argv))
