@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .geometry import box_area, box_intersection
-from .families import parse_completion
+from .families import parse_completion, from_model_box
 from .schema import split_order
 from .paper_rewards import reason_rft_eval_accuracy, reason_rft_eval_trance
 from . import rewards as R

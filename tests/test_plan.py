@@ -131,7 +131,7 @@ def test_lora_count_matches_peft(tiny_path):
 def test_unsloth_vllm_gate_and_vllm_share():
     "Qwen2-VL cannot use Unsloth's vLLM (planned with transformers, with a note); Qwen2.5-VL can, and vLLM's share is checked."
     q2 = plan('qwen2vl_2b/counting/1gpu_qlora/reason_rft_zero.yaml', 'L4')
-    assert q2.setup.rollout == 'transformers' and any('refuses qwen2_vl' in n for n in q2.setup.notes)
+    assert q2.setup.rollout == 'transformers' and any('no unsloth_vllm' in n for n in q2.setup.notes)
     q25 = plan('qwen25vl_3b/counting/1gpu_qlora/reason_rft_zero.yaml', 'L4')
     assert q25.setup.rollout == 'vllm-shared' and q25.parts_gib['vLLM share'] == pytest.approx(0.6 * 22.5)
     assert q25.parts_gib['vLLM needs (inside its share)'] < q25.parts_gib['vLLM share']
