@@ -6,12 +6,14 @@ Each notebook runs in its own folder in a fresh Jupyter kernel (nbclient). The c
 (`#| gpu`, `#| slow`, `#| notest`) and `#| eval: false` cells are skipped unless `--flags` names the flag; a
 skipped cell keeps whatever outputs it had, as `nbdev-test --save` leaves them. A notebook whose cell fails is
 left as it was and the run exits 1. The kernel sees `IN_TEST=1`, as under `nbdev-test`. Afterwards `nbdev-clean`
-strips metadata and execution counts, and `scripts/nb_budget.py` checks the sizes.
+strips metadata and execution counts, and `scripts/nb_budget.py` checks the sizes. Stored text outputs name no
+machine: the repository's absolute path becomes relative (`.`) and temporary folders (`/tmp/tmpab12cd`) become
+`<tmp>`, so a run on another machine changes only numbers that really changed.
 
 Usage: `python scripts/run_notebooks.py [NOTEBOOK_OR_FOLDER ...] [--flags gpu] [--timeout S]`
 (default: every notebook in nbs/ and its subfolders).
 """
-import argparse, os, subprocess, sys, time
+import argparse, os, re, subprocess, sys, tempfile, time
 from pathlib import Path
 
 import nbformat
@@ -19,6 +21,26 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+
+
+TMP = re.compile(r'(?:/tmp|/var/tmp|' + re.escape(tempfile.gettempdir()) + r')/tmp[\w.-]{4,}')
+
+
+def scrub(text: str, root=ROOT) -> str:
+    "Text of an output without this machine's paths: the repository relative, temporary folders as `<tmp>`."
+    text = text.replace(f'{root}/', '').replace(str(root), '.')
+    return TMP.sub('<tmp>', text)
+
+
+def scrub_outputs(nb, root=ROOT):
+    "Scrub every text output of notebook `nb` in place (streams, tracebacks, text/plain, text/markdown, text/html)."
+    for cell in nb.cells:
+        for o in cell.get('outputs', []):
+            if 'text' in o: o['text'] = scrub(o['text'], root)
+            if 'traceback' in o: o['traceback'] = [scrub(t, root) for t in o['traceback']]
+            for k, v in o.get('data', {}).items():
+                if k.startswith('text/') and isinstance(v, str): o['data'][k] = scrub(v, root)
+    return nb
 
 
 def notebooks(paths):
@@ -61,7 +83,7 @@ def run_notebook(nb_path, skip_flags, force_flags=(), timeout=600):
         for k, v in env_before.items():
             if v is None: os.environ.pop(k, None)
             else: os.environ[k] = v
-    nbformat.write(nb, nb_path)
+    nbformat.write(scrub_outputs(nb), nb_path)
     subprocess.run([str(BIN / 'nbdev-clean'), '--fname', str(nb_path)], check=True, cwd=ROOT)
     return len(run), time.time() - start
 

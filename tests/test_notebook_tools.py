@@ -69,3 +69,21 @@ def test_budget_names_what_is_too_big(tmp_path):
     assert nb_budget.budget() == {'max_notebook_kb': 1500, 'max_output_kb': 300}    # pyproject's numbers
     (tmp_path / 'pyproject.toml').write_text('[tool.rft_nb.notebook_budget]\nmax_output_kb = 50\nmax_cells = 3\n')
     with pytest.raises(ValueError, match='unknown keys'): nb_budget.budget(tmp_path / 'pyproject.toml')
+
+
+def test_stored_outputs_name_no_machine_paths(tmp_path):
+    "The repository's absolute path and temporary folders printed by a notebook are not stored as they are."
+    c = nbformat.v4.new_code_cell
+    cells = [c(f'import tempfile\nprint({str(ROOT / "data" / "x")!r}, {str(ROOT)!r}, tempfile.mkdtemp())'),
+             c(f'{str(ROOT / "nbs")!r}')]
+    p = tmp_path / 'paths.ipynb'
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), p)
+    run_notebooks.run_notebook(p, SKIP, timeout=120)
+    cells = nbformat.read(p, as_version=4).cells
+    out = cells[0].outputs[0]['text']
+    assert out.startswith('data/x . <tmp>'), out
+    stored = json.dumps([c.outputs for c in cells])
+    assert str(ROOT) not in stored and '/tmp/tmp' not in stored
+    assert cells[1].outputs[0]['data']['text/plain'] == "'nbs'"
+    test_eq = run_notebooks.scrub('/tmp/tmpab_12cd/x and /work/other', root=Path('/work/other'))
+    assert test_eq == '<tmp>/x and .', test_eq
