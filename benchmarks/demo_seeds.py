@@ -53,6 +53,17 @@ def reached(curve: list, final: dict, target: dict, budget: int) -> dict:
     return {k: next((p['generated'] for p in pts if p['accuracy'][k] >= target[k]), None) for k in SPLITS}
 
 
+def paired_se(a_dir: Path, b_dir: Path) -> dict:
+    "Per split: one standard error (points) of the accuracy difference of two evaluations of the same rows (from the discordant rows)."
+    from rft_nb.inference import load_predictions
+    a, b = load_predictions(a_dir / 'predictions.jsonl', repair=False), load_predictions(b_dir / 'predictions.jsonl', repair=False)
+    out = {}
+    for k in SPLITS:
+        d = [float(b[i]['correct']) - float(r['correct']) for i, r in a.items() if r['split'] == k and i in b]
+        if len(d) > 1: out[k] = round(100 * statistics.stdev(d) / math.sqrt(len(d)), 2)
+    return out
+
+
 def aggregate(out: Path, seeds: list[int]) -> dict:
     res = {'plain': {}, 'ds': {}}
     for seed in seeds:
@@ -69,7 +80,9 @@ def aggregate(out: Path, seeds: list[int]) -> dict:
             budget = d['config']['grpo_steps'] * d['config']['grpo_batch']
             row.update(ds=d['accuracy']['grpo'], ds_steps=d['training']['grpo']['steps'], ds_generated=d['training']['grpo'].get('generated'),
                        ds_sampling=d.get('sampling'), ds_curve=d.get('curve'),
-                       ds_reached_plain=reached(d.get('curve') or [], d['accuracy']['grpo'], p['accuracy']['grpo'], budget))
+                       ds_reached_plain=reached(d.get('curve') or [], d['accuracy']['grpo'], p['accuracy']['grpo'], budget),
+                       ds_vs_plain_se=paired_se(out / f'seed{seed}' / 'plain' / 'eval' / 'grpo', out / f'seed{seed}' / 'ds' / 'eval' / 'grpo'))
+        row['plain_vs_sft_se'] = paired_se(out / f'seed{seed}' / 'plain' / 'eval' / 'cot_sft', out / f'seed{seed}' / 'plain' / 'eval' / 'grpo')
         rep['per_seed'].append(row)
     for v in ('plain', 'ds'):
         rows = [r for r in rep['per_seed'] if v in r]

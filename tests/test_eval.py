@@ -296,3 +296,17 @@ def test_eval_scripts_use_settings(tmp_path, tiny_path):
     r = subprocess.run(['bash', str(root / 'scripts/eval/calculate_score.sh')], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert (tmp_path / 'out/eval/report_counting.md').read_text().splitlines()[2].startswith('| zero_shot |')
+
+def test_cli_report_reward_health(tmp_path, capsys):
+    "`rft-report --train RUN` draws a GRPO run's reward-health curves; a run without them is a clear error."
+    run = tmp_path / 'grpo'
+    run.mkdir()
+    hist = [{'step': s, 'reward': s / 10, 'frac_reward_zero_std': 0.3, 'sampling/effective_batch': 22, 'sampling/generated': 40,
+             'completions/mean_length': 30, 'rewards/counting/mean': s / 10, 'rewards/counting/std': 0.4} for s in range(1, 6)]
+    (run / 'trainer_state.json').write_text(json.dumps({'log_history': hist}))
+    report_main(['--train', str(run)])
+    assert (run / 'reward_health.png').stat().st_size > 5000 and 'reward health:' in capsys.readouterr().out
+    (tmp_path / 'sft').mkdir()
+    (tmp_path / 'sft' / 'trainer_state.json').write_text(json.dumps({'log_history': [{'step': 1, 'loss': 1.0}]}))
+    with pytest.raises(SystemExit) as e: report_main(['--train', str(tmp_path / 'sft')])
+    assert e.value.code == 2 and 'reward-health' in capsys.readouterr().err
