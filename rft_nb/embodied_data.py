@@ -176,9 +176,9 @@ def _check_split(split: str) -> str:
 def _rng(kind, split, seed, i) -> random.Random: return random.Random(f"embodied-{kind}|{split}|{seed}|{i}")
 
 def pointing_problem(question: str, depth: bool = True, conv='pixel') -> str:
-    "The prompt of a synthetic pointing row: the question, the depth hint, the answer form and units, the tags (short: small models)."
-    hint = ' The second image is depth (brighter is closer).' if depth else ''
-    return f"Point to {question}.{hint} Answer [(x, y)]. {point_units_text(conv)} {FORMAT_INSTRUCTION}"
+    "The prompt of a synthetic pointing row: the depth hint, the answer form and units, the tags, then the question (last)."
+    hint = 'The second image is depth (brighter is closer). ' if depth else ''
+    return f"{hint}Answer [(x, y)]. {point_units_text(conv)} {FORMAT_INSTRUCTION} Point to {question}."
 
 def _step_meta(o: dict) -> dict: return dict(name=o['name'], box=o['box'], point=o['point'])
 
