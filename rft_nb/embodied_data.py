@@ -51,12 +51,13 @@ def _table_depth(size: int) -> np.ndarray:
     return np.tile((FAR + (NEAR - FAR) * y)[:, None], (1, size))
 
 def tabletop_scene(rng: random.Random, size: int = 112, n_objects: int = 4, table=TABLE, colors: dict | None = None,
-                   shapes=SHAPES3, grid: int = GRID):
+                   shapes=SHAPES3, grid: int = GRID, unique_colors: bool = False):
     "(RGB image, depth array in metres, objects): objects have name, color, shape, cell (col, row), box, depth, mask, point."
     colors = colors or COLORS
     cell = size / grid
     cells = rng.sample(range(grid * grid), n_objects)
-    pairs = rng.sample([(c, s) for c in colors for s in shapes], n_objects)
+    if unique_colors: pairs = [(c, rng.choice(shapes)) for c in rng.sample(list(colors), n_objects)]
+    else: pairs = rng.sample([(c, s) for c in colors for s in shapes], n_objects)
     shade = np.linspace(0.86, 1.0, size)[:, None, None]                      # the far side of the table is darker
     im = Image.fromarray((np.array(table, float)[None, None, :] * shade * np.ones((size, size, 3))).astype(np.uint8))
     d = ImageDraw.Draw(im)
@@ -175,14 +176,14 @@ def _check_split(split: str) -> str:
 def _rng(kind, split, seed, i) -> random.Random: return random.Random(f"embodied-{kind}|{split}|{seed}|{i}")
 
 def pointing_problem(question: str, depth: bool = True, conv='pixel') -> str:
-    "The prompt of a synthetic pointing row: the question, the depth hint, the answer form and units, the tags (short: small models)."
-    hint = ' The second image is depth (brighter is closer).' if depth else ''
-    return f"Point to {question}.{hint} Answer [(x, y)]. {point_units_text(conv)} {FORMAT_INSTRUCTION}"
+    "The prompt of a synthetic pointing row: the depth hint, the answer form and units, the tags, then the question (last)."
+    hint = 'The second image is depth (brighter is closer). ' if depth else ''
+    return f"{hint}Answer [(x, y)]. {point_units_text(conv)} {FORMAT_INSTRUCTION} Point to {question}."
 
 def _step_meta(o: dict) -> dict: return dict(name=o['name'], box=o['box'], point=o['point'])
 
 def pointing_rows(n: int, split: str = 'train', seed: int = 0, size: int = 112, kinds: dict | None = None,
-                  min_objects: int = 3, max_objects: int = 5, depth: bool = True, start: int = 0):
+                  min_objects: int = 3, max_objects: int = 4, depth: bool = True, start: int = 0, unique_colors: bool = True):
     "Spatial referring and placement rows (task `pointing`) on tabletop scenes, answered with one point inside a region mask."
     ood = _check_split(split) == 'ood'
     kinds = kinds or REFERRING_KINDS
@@ -191,7 +192,8 @@ def pointing_rows(n: int, split: str = 'train', seed: int = 0, size: int = 112, 
         rng = _rng('pointing', split, seed, i)
         kind = rng.choices(names, weights)[0]
         while True:
-            im, dep, objs = tabletop_scene(rng, size, rng.randint(min_objects, max_objects), OOD_TABLE if ood else TABLE)
+            im, dep, objs = tabletop_scene(rng, size, rng.randint(min_objects, max_objects), OOD_TABLE if ood else TABLE,
+                                           unique_colors=unique_colors)
             if kind == 'placement':
                 fs = free_space(objs, size, rng)
                 if fs is None: continue
