@@ -126,7 +126,8 @@ def test_builders_name_file_row_field(tmp_path, capsys):
     from rft_nb.builders import main
     root = make_bench(tmp_path / 'b')
     Image.fromarray(np.zeros((10, 10), np.uint8)).save(root / 'Location' / 'mask' / '1.png')      # wrong size
-    assert main(['refspatial-bench', str(root), '--out', str(tmp_path / 'o')]) == 2
+    with pytest.raises(SystemExit) as e: main(['refspatial-bench', str(root), '--out', str(tmp_path / 'o')])
+    assert e.value.code == 2                                                                    # the error contract
     err = capsys.readouterr().err
     assert "Location/question.json: row 1 (id 'location-1'): field 'mask_path': mask" in err and 'is 10x10 but its image is 640x480' in err
     with contextlib.redirect_stdout(io.StringIO()):
@@ -137,7 +138,8 @@ def test_builders_name_file_row_field(tmp_path, capsys):
     (tmp_path / 'c.json').write_text(json.dumps([{'id': 'ok', 'image': 'a.png', 'question': 'Point.', 'solution': [[0.5, 0.5]]},
                                                  {'id': 'out', 'image': 'a.png', 'question': 'Point.', 'solution': [[0.5, 1.5]]},
                                                  {'id': 'empty', 'image': 'a.png', 'question': 'Go.', 'task': 'trajectory', 'solution': []}]))
-    assert main(['embodied-json', str(tmp_path / 'c.json'), '--image-root', str(tmp_path), '--out', str(tmp_path / 'c')]) == 2
+    with pytest.raises(SystemExit) as e: main(['embodied-json', str(tmp_path / 'c.json'), '--image-root', str(tmp_path), '--out', str(tmp_path / 'c')])
+    assert e.value.code == 2
     assert "c.json: row 1 (id 'out'): field 'solution': point 0 [0.5, 1.5] (norm1) lies outside the 100x50 image" in capsys.readouterr().err
     with contextlib.redirect_stdout(io.StringIO()):
         assert main(['embodied-json', str(tmp_path / 'c.json'), '--image-root', str(tmp_path), '--out', str(tmp_path / 'c'), '--skip-invalid']) == 0
@@ -151,6 +153,7 @@ def test_pointing_prompts_equal_evaluation_for_every_tiny_family(cache_dir):
     from rft_nb.rows import to_grpo_rows, to_sft_rows, render_for_model, row_prompt
     from rft_nb.embodied_data import make_embodied
     from rft_nb.families import family_of
+    from rft_nb.inference import model_inputs
     ds = make_embodied('pointing', 2, size=112)
     for name in [n for n in TINY_MODELS if n.startswith('tiny-')]:
         path = tiny_model_path(name, cache_dir=cache_dir)
@@ -161,7 +164,7 @@ def test_pointing_prompts_equal_evaluation_for_every_tiny_family(cache_dir):
                                        add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors='pt')
         r = render_for_model(ds[0], view)
         msgs, ims = row_prompt(r)
-        ev = proc(text=[proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)], images=ims, return_tensors='pt')
+        ev = model_inputs(proc, [(msgs, ims)])                                  # what rft-eval gives the model
         assert len(ims) == 2 and trl['input_ids'][0].tolist() == ev['input_ids'][0].tolist(), name
         assert point_units_text(view.point_convention) in r['problem']
         sft = to_sft_rows(ds, 'cot', view=view)[0]

@@ -28,7 +28,10 @@ def call(name, comps, **cols):
 def test_registry_names_and_ranges():
     expected = {'format', 'format_paper', 'visual_rft_iou', 'visual_rft_confidence', 'visual_rft_cls', 'visual_rft_giou', 'reason_rft_accuracy',
                 'reason_rft_tolerance', 'trance_partial', 'trance_exact', 'trance_all_steps', 'classification', 'detection',
-                'grounding', 'counting', 'counting_tolerance', 'math', 'choice', 'trance', 'repetition_penalty', 'length'}
+                'grounding', 'counting', 'counting_tolerance', 'math', 'choice', 'trance', 'repetition_penalty', 'length',
+                # embodied (rft_nb.embodied_rewards, registered by the front door)
+                'pointing', 'point_distance', 'affordance', 'trajectory', 'trajectory_rmse', 'trajectory_hd', 'trajectory_dfd',
+                'planning', 'spatial_process', 'embodied_r1_point', 'embodied_r1_region', 'embodied_r1_trace'}
     assert expected == set(REWARDS)
     for task, v in R.TASK_REWARDS.items():
         assert get_reward_funcs(v['paper']) and get_reward_funcs(v['hardened'])
