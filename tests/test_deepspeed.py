@@ -9,6 +9,7 @@ $TORCH_EXTENSIONS_DIR (default .cache/torch_extensions), so only the first run p
 import json, os, subprocess, sys, time
 from pathlib import Path
 import pytest, torch
+from conftest import counting_env
 
 ROOT = Path(__file__).resolve().parents[1]
 pytest.importorskip('deepspeed')
@@ -29,16 +30,10 @@ def report_times():
 @pytest.fixture(scope='module')
 def env(cache_dir, tiny_path, tmp_path_factory):
     "Settings pointing at temporary folders, the tiny model built, a small counting dataset; two CPU processes."
-    from rft_nb.synthetic import build_synthetic
     root = tmp_path_factory.mktemp('ds')
-    st = root / 'settings.ini'
-    st.write_text(f"[paths]\ncache_dir = {cache_dir}\noutput_dir = {root / 'outputs'}\ndata_dir = {root / 'data'}\n"
-                  f"[model]\nbase_model = tiny-qwen2-vl\n")
-    build_synthetic('counting', root / 'data' / 'counting', n_train=24, n_test=8, size=112)
-    e = dict(os.environ, RFT_NB_SETTINGS=str(st), TOKENIZERS_PARALLELISM='false', OMP_NUM_THREADS='1', NUM_GPUS='2', RFT_NB_CPU='1',
-             PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-             TORCH_EXTENSIONS_DIR=os.environ.get('TORCH_EXTENSIONS_DIR', str(ROOT / '.cache' / 'torch_extensions')))
-    for k in ('WORLD_SIZE', 'RANK', 'LOCAL_RANK', 'ACCELERATE_CONFIG', 'NUM_MACHINES', 'MACHINE_RANK'): e.pop(k, None)
+    e = counting_env(cache_dir, root, NUM_GPUS='2', RFT_NB_CPU='1',
+                     PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+                     TORCH_EXTENSIONS_DIR=os.environ.get('TORCH_EXTENSIONS_DIR', str(ROOT / '.cache' / 'torch_extensions')))
     return e, root
 
 def launch(script, args, env, timeout, **extra):

@@ -2,6 +2,7 @@
 import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import pytest, torch
+from conftest import counting_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -15,15 +16,8 @@ def script(name): return [sys.executable, '-c', f'import sys; from rft_nb.train 
 @pytest.fixture(scope='module')
 def env(cache_dir, tmp_path_factory):
     "Settings pointing at temporary folders, and a small synthetic counting dataset."
-    from rft_nb.synthetic import build_synthetic
     root = tmp_path_factory.mktemp('train')
-    st = root / 'settings.ini'
-    st.write_text(f"[paths]\ncache_dir = {cache_dir}\noutput_dir = {root / 'outputs'}\ndata_dir = {root / 'data'}\n"
-                  f"[model]\nbase_model = tiny-qwen2-vl\n")
-    build_synthetic('counting', root / 'data' / 'counting', n_train=24, n_test=8, size=112)
-    e = dict(os.environ, RFT_NB_SETTINGS=str(st), TOKENIZERS_PARALLELISM='false', OMP_NUM_THREADS='1')
-    e.pop('WORLD_SIZE', None)
-    return e, root
+    return counting_env(cache_dir, root), root
 
 COMMON = ['--logging_steps', '1', '--report_to', 'none', '--gradient_checkpointing', 'false', '--seed', '0']
 GRPO = ['--per_device_train_batch_size', '4', '--num_generations', '4', '--max_completion_length', '6', '--temperature', '1.0',
