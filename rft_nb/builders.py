@@ -15,38 +15,14 @@ from datasets import Dataset
 from .geometry import box_problem
 from .families import BoxConvention, from_model_box, to_model_box, answer_text, parse_answer_boxes, detection_answer, grounding_answer
 from .prompts import render_prompt, ensure_format_instruction, TRANCE_FUNCTIONS
-from .schema import (TASKS, FEATURES, DataError, BuildReport, make_row, validate_row, save_dataset)
+from .schema import (TASKS, FEATURES, DataError, BuildReport, make_row, validate_row, save_dataset,
+                           resolve_image, _image_value)
 
 # %% auto #0
-__all__ = ['LABEL_FORMATS', 'IMAGE_EXTS', 'resolve_image', 'read_records', 'infer_task', 'convert_custom', 'from_json',
-           'from_coco', 'read_label_rows', 'read_label_file', 'from_label_file', 'from_image_folder', 'from_refcoco',
-           'from_lisa', 'from_clevr_math', 'from_geometry', 'trance_answer', 'from_trance', 'build_parser',
-           'run_command', 'build', 'main']
-
-# %% ../nbs/08_builders.ipynb #df1e4a8a
-def resolve_image(path, image_root, file=None, row=None, id=None, field: str = 'image', _cache: dict | None = None):
-    "(absolute path, (width, height)) of image `path` relative to `image_root`; a `DataError` when missing, corrupt or outside the root."
-    def bad(reason): return DataError(reason, file, row, id, field)
-    if not isinstance(path, str) or not path: raise bad(f"expected an image path string, got {type(path).__name__} {path!r:.60}")
-    root = Path(image_root).expanduser().resolve() if image_root is not None else None
-    p = Path(path).expanduser()
-    if not p.is_absolute():
-        if root is None: raise bad(f"relative image path {path!r} needs an image root (--image-root)")
-        p = root / p
-    p = p.resolve()
-    if root is not None and not p.is_relative_to(root): raise bad(f"image path {path!r} escapes the image root {root}")
-    key = str(p)
-    if _cache is not None and key in _cache: return key, _cache[key]
-    if not p.is_file(): raise bad(f"image file {p} not found")
-    try:
-        with Image.open(p) as im: size = im.size
-    except Exception as e: raise bad(f"image file {p} cannot be read ({type(e).__name__}: {e})") from None
-    if _cache is not None: _cache[key] = size
-    return key, size
-
-# %% ../nbs/08_builders.ipynb #67f65103
-def _image_value(path: str, embed: bool) -> dict:
-    return {'path': None, 'bytes': Path(path).read_bytes()} if embed else {'path': path, 'bytes': None}
+__all__ = ['LABEL_FORMATS', 'IMAGE_EXTS', 'read_records', 'infer_task', 'convert_custom', 'from_json', 'from_coco',
+           'read_label_rows', 'read_label_file', 'from_label_file', 'from_image_folder', 'from_refcoco', 'from_lisa',
+           'from_clevr_math', 'from_geometry', 'trance_answer', 'from_trance', 'build_parser', 'run_command', 'build',
+           'main']
 
 # %% ../nbs/08_builders.ipynb #9d9a8b8c
 def read_records(file, rows: list | None = None) -> list | object:

@@ -16,7 +16,7 @@ from datasets import Dataset, DatasetDict
 from .families import BoxConvention, box_units_text, from_model_box
 from .geometry import box_problem
 from .prompts import FORMAT_INSTRUCTION, ensure_format_instruction
-from .schema import FEATURES, DataError, BuildReport, make_row, validate_row, save_dataset
+from .schema import FEATURES, DataError, BuildReport, make_row, validate_row, save_dataset, resolve_image, _image_value
 from .spatial import (POINTS_FORMAT, TRACE_FORMAT, POINT_UNITS, REFSPATIAL_SUFFIX, point_units_text, points_answer,
                             box_answer, to_model_point, from_model_points, parse_points, parse_box, load_mask, mask_size, mask_png,
                             mask_point, depth_image)
@@ -366,30 +366,9 @@ def show_embodied(rows, preds: dict | None = None, n: int = 8, cols: int = 4, ti
 # %% ../nbs/07b_embodied_data.ipynb #5af209e9
 POINT_FORMATS = ('dataset', 'family')
 
-def _image(path, root, file, i, rid, field='image', cache=None) -> tuple[str, tuple[int, int]]:
-    "(absolute path, (width, height)) of an image relative to `root`; a `DataError` when missing or unreadable."
-    def bad(reason): return DataError(reason, file, i, rid, field)
-    if not isinstance(path, str) or not path: raise bad(f"expected a file path, got {path!r:.60}")
-    p = Path(path).expanduser()
-    if not p.is_absolute():
-        if root is None: raise bad(f"relative path {path!r} needs a root folder (--image-root)")
-        p = Path(root).expanduser() / p
-    p = p.resolve()
-    key = str(p)
-    if cache is not None and key in cache: return key, cache[key]
-    if not p.is_file(): raise bad(f"file {p} not found")
-    try:
-        with Image.open(p) as im: size = im.size
-    except Exception as e: raise bad(f"file {p} cannot be read ({type(e).__name__}: {e})") from None
-    if cache is not None: cache[key] = size
-    return key, size
-
-def _value(path: str, embed: bool) -> dict:
-    return {'path': None, 'bytes': Path(path).read_bytes()} if embed else {'path': path, 'bytes': None}
-
 def _mask(path, root, file, i, rid, field, size) -> tuple[dict, np.ndarray]:
     "A region mask file checked against its image size: (image value, boolean array)."
-    p, (mw, mh) = _image(path, root, file, i, rid, field)
+    p, (mw, mh) = resolve_image(path, root, file, i, rid, field)
     if (mw, mh) != tuple(size):
         raise DataError(f"mask {p} is {mw}x{mh} but its image is {size[0]}x{size[1]}", file, i, rid, field)
     m = load_mask(p)
@@ -484,12 +463,12 @@ def from_refspatial(file, image_root, out=None, *, depth_root=None, split: str =
         ims = [ims] if isinstance(ims, str) else ims
         if not isinstance(ims, list) or not ims:
             raise DataError(f"expected an image file name or list, got {ims!r:.60}", file, i, rid, 'image')
-        res = [_image(p, image_root, file, i, rid, 'image', cache) for p in ims]
+        res = [resolve_image(p, image_root, file, i, rid, 'image', cache) for p in ims]
         size = res[0][1]
-        images = [_value(p, embed_images) for p, _ in res]
+        images = [_image_value(p, embed_images) for p, _ in res]
         if depth_root is not None and raw.get('depth') is not None:
             deps = [raw['depth']] if isinstance(raw['depth'], str) else raw['depth']
-            images += [_depth_value(_image(p, depth_root, file, i, rid, 'depth')[0]) for p in deps]
+            images += [_depth_value(resolve_image(p, depth_root, file, i, rid, 'depth')[0]) for p in deps]
         rows = []
         for k, (q, a) in enumerate(llava_pairs(raw, file, i, rid)):
             pts = parse_points(a, strict=True)
@@ -517,11 +496,11 @@ def refspatial_bench_rows(root, split: str, point_format: str = 'dataset', embed
         rid = f"{split.lower()}-{q.get('id', i)}"
         for k in ('prompt', 'rgb_path', 'mask_path'):
             if not isinstance(q.get(k), str) or not q[k]: raise DataError('missing or not a string', qfile, i, rid, k)
-        img, size = _image(q['rgb_path'], folder, qfile, i, rid, 'rgb_path')
+        img, size = resolve_image(q['rgb_path'], folder, qfile, i, rid, 'rgb_path')
         mask, m = _mask(q['mask_path'], folder, qfile, i, rid, 'mask_path', size)
-        images = [_value(img, embed_images)]
+        images = [_image_value(img, embed_images)]
         if isinstance(q.get('depth_path'), str):
-            images.append(_depth_value(_image(q['depth_path'], folder, qfile, i, rid, 'depth_path')[0]))
+            images.append(_depth_value(resolve_image(q['depth_path'], folder, qfile, i, rid, 'depth_path')[0]))
         suffix = q.get('suffix') if isinstance(q.get('suffix'), str) else REFSPATIAL_SUFFIX
         prob, fixed = _units_problem(f"{q['prompt']} {suffix}", 'norm1', POINTS_FORMAT, point_format)
         p = mask_point(m)
@@ -564,7 +543,7 @@ def from_sharerobot(file, image_root, out=None, *, kind: str = 'trajectory', coo
         rid = str(raw.get('id', f"{Path(file).stem}-{i}"))
         img = raw.get('image')
         img = img[0] if isinstance(img, list) and img else img
-        path, size = _image(img, image_root, file, i, rid, 'image', cache)
+        path, size = resolve_image(img, image_root, file, i, rid, 'image', cache)
         pairs = llava_pairs(raw, file, i, rid)
         if not pairs: raise DataError('no question / answer turn', file, i, rid, 'conversations')
         q, a = pairs[0]
@@ -577,7 +556,7 @@ def from_sharerobot(file, image_root, out=None, *, kind: str = 'trajectory', coo
             if (p := box_problem(box, w + 1e-6, h + 1e-6)):
                 raise DataError(f"box {b} ({conv}): {p}", file, i, rid, 'conversations')
             prob = q if point_format == 'dataset' else f"{q.rstrip()} Answer with one box [x1, y1, x2, y2] {box_units_text(conv)}."
-            return make_row(rid, 'affordance', [_value(path, embed_images)], ensure_format_instruction(prob),
+            return make_row(rid, 'affordance', [_image_value(path, embed_images)], ensure_format_instruction(prob),
                             answer=box_answer(box, w, h, conv), split=split, image_size=[w, h], boxes=[box], box_convention=conv,
                             fixed_convention=point_format == 'dataset', source=str(file), meta=dict(source_id=rid))
         pts = parse_points(a, strict=True)
@@ -588,7 +567,7 @@ def from_sharerobot(file, image_root, out=None, *, kind: str = 'trajectory', coo
         if SHAREROBOT_TRAJ_ASK in q and TRACE_FORMAT not in q:
             q = q.replace(SHAREROBOT_TRAJ_ASK, f"{SHAREROBOT_TRAJ_ASK} {TRACE_FORMAT}")
         prob, fixed = _units_problem(q, conv, TRACE_FORMAT, point_format)
-        return make_row(rid, 'trajectory', [_value(path, embed_images)], ensure_format_instruction(prob),
+        return make_row(rid, 'trajectory', [_image_value(path, embed_images)], ensure_format_instruction(prob),
                         answer=points_answer(trace, w, h, conv, 'lists'), split=split, image_size=[w, h], points=trace,
                         point_convention=conv, fixed_convention=fixed, source=str(file), meta=dict(source_id=rid))
     return _emit(_guard(convert, _read_json_list(file), report, skip_invalid, file), out, report, skip_invalid, overwrite, file)
@@ -605,11 +584,11 @@ def from_embodied_json(file, image_root, out=None, *, task: str | None = None, p
         ims = [ims] if isinstance(ims, str) else ims
         if not isinstance(ims, list) or not ims:
             raise DataError(f"expected an image path or list, got {ims!r:.60}", file, i, rid, 'image')
-        res = [_image(p, image_root, file, i, rid, 'image', cache) for p in ims]
+        res = [resolve_image(p, image_root, file, i, rid, 'image', cache) for p in ims]
         size = res[0][1]
-        images = [_value(p, embed_images) for p, _ in res]
+        images = [_image_value(p, embed_images) for p, _ in res]
         if isinstance(raw.get('depth'), str):
-            images.append(_depth_value(_image(raw['depth'], image_root, file, i, rid, 'depth')[0]))
+            images.append(_depth_value(resolve_image(raw['depth'], image_root, file, i, rid, 'depth')[0]))
         q = raw.get('problem', raw.get('question'))
         if not isinstance(q, str) or not q.strip():
             raise DataError('missing or empty (expected problem or question)', file, i, rid, 'problem')

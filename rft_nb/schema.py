@@ -21,8 +21,9 @@ from .spatial import mask_size
 from .prompts import PROMPTS
 
 # %% auto #0
-__all__ = ['TASKS', 'SPLITS', 'FEATURES', 'COLUMNS', 'STR_COLUMNS', 'REPORT_NAME', 'DataError', 'BuildReport', 'to_pil',
-           'split_order', 'check_spatial', 'make_row', 'validate_row', 'save_dataset', 'load_report', 'load_data']
+__all__ = ['TASKS', 'SPLITS', 'FEATURES', 'COLUMNS', 'STR_COLUMNS', 'REPORT_NAME', 'DataError', 'BuildReport', 'resolve_image',
+           'to_pil', 'split_order', 'check_spatial', 'make_row', 'validate_row', 'save_dataset', 'load_report',
+           'load_data']
 
 # %% ../nbs/06_schema.ipynb #c60b964d
 TASKS = ('classification', 'detection', 'grounding', 'counting', 'geometry', 'trance', 'custom',
@@ -82,6 +83,32 @@ class BuildReport:
     def to_dict(self) -> dict:
         return dict(source=self.source, rows_written=self.written, rows_skipped=len(self.skipped), splits=self.splits, skipped=self.skipped)
     def save(self, path): Path(path).write_text(json.dumps(self.to_dict(), indent=1, default=str))
+
+# %% ../nbs/06_schema.ipynb #29100e90
+def resolve_image(path, image_root, file=None, row=None, id=None, field: str = 'image', _cache: dict | None = None):
+    "(absolute path, (width, height)) of image `path` relative to `image_root`; a `DataError` when missing, corrupt or outside the root."
+    def bad(reason): return DataError(reason, file, row, id, field)
+    if not isinstance(path, str) or not path: raise bad(f"expected an image path string, got {type(path).__name__} {path!r:.60}")
+    root = Path(image_root).expanduser().resolve() if image_root is not None else None
+    p = Path(path).expanduser()
+    if not p.is_absolute():
+        if root is None: raise bad(f"relative image path {path!r} needs an image root (--image-root)")
+        p = root / p
+    p = p.resolve()
+    if root is not None and not p.is_relative_to(root): raise bad(f"image path {path!r} escapes the image root {root}")
+    key = str(p)
+    if _cache is not None and key in _cache: return key, _cache[key]
+    if not p.is_file(): raise bad(f"image file {p} not found")
+    try:
+        from PIL import Image as PILImage
+        with PILImage.open(p) as im: size = im.size
+    except Exception as e: raise bad(f"image file {p} cannot be read ({type(e).__name__}: {e})") from None
+    if _cache is not None: _cache[key] = size
+    return key, size
+
+# %% ../nbs/06_schema.ipynb #fb170ff2
+def _image_value(path: str, embed: bool) -> dict:
+    return {'path': None, 'bytes': Path(path).read_bytes()} if embed else {'path': path, 'bytes': None}
 
 # %% ../nbs/06_schema.ipynb #e17a93ed
 def to_pil(im):
