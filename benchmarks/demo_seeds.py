@@ -114,7 +114,7 @@ def main():
     ap.add_argument('--threads', type=int, default=None)
     ap.add_argument('--report', action='store_true', help='only aggregate the finished runs')
     a = ap.parse_args()
-    out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
+    out = Path(a.out).resolve(); out.mkdir(parents=True, exist_ok=True)
     if not a.report:
         with open(out / 'runs.jsonl', 'a') as log:
             for seed in a.seeds:

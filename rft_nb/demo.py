@@ -222,7 +222,9 @@ def run_demo(cfg: DemoConfig | None = None, out=None, settings=None, progress: b
     from rft_nb.train import RFTGRPOConfig, RFTSFTConfig, parse_config, train_grpo, train_sft
     cfg = cfg or DemoConfig()
     st = settings or load_settings()
-    out = Path(out) if out else st.path('output_dir') / 'demo'
+    # a relative folder is the caller's (cwd), not the recipes' output_dir: absolute before any recipe names it
+    out = Path(out).resolve() if out else st.path('output_dir') / 'demo'
+    if cfg.sft_from: cfg = replace(cfg, sft_from=str(Path(cfg.sft_from).resolve()))
     out.mkdir(parents=True, exist_ok=True)
     transformers.logging.set_verbosity_error(); datasets.disable_progress_bars()
     t0 = time.time(); times = {}

@@ -91,7 +91,7 @@ def run_spatial(cfg: SpatialConfig, seed: int, out, stages=('sft', 'grpo', 'eval
     from rft_nb.train import RFTGRPOConfig, RFTSFTConfig, parse_config, train_grpo, train_sft
     from rft_nb.demo import write_recipe
     transformers.logging.set_verbosity_error(); datasets.disable_progress_bars()
-    out = Path(out)
+    out = Path(out).resolve()   # a relative folder is the caller's (cwd), not the recipes' output_dir
     out.mkdir(parents=True, exist_ok=True)
     grpo_seeds = [seed] if grpo_seeds is None else list(grpo_seeds)
     t0, times = time.time(), {}

@@ -110,11 +110,11 @@ def test_model_option(monkeypatch, tmp_path):
                         '--model', 'small-llava'], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert p.returncode == 2 and 'small-llava' in p.stderr and 'small-qwen3-vl' in p.stderr, p.stderr[-2000:]
 
-def _demo(env_root, *args):
+def _demo(env_root, *args, cwd=ROOT):
     env = dict(os.environ, RFT_NB_PATHS_CACHE_DIR=str(env_root['cache']), RFT_NB_PATHS_OUTPUT_DIR=str(env_root['root'] / 'outputs'),
                RFT_NB_PATHS_DATA_DIR=str(env_root['root'] / 'data'), OMP_NUM_THREADS='1', TOKENIZERS_PARALLELISM='false')
     return subprocess.run([sys.executable, '-c', 'import sys; from rft_nb.demo import demo_main; sys.argv[0] = "rft-demo"; sys.exit(demo_main())',
-                           '--preset', 'smoke', '--no-progress', *args], env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
+                           '--preset', 'smoke', '--no-progress', *args], env=env, capture_output=True, text=True, timeout=600, cwd=cwd)
 
 def test_dynamic_sampling_from_the_same_sft(smoke, cache_dir):
     "GRPO with dynamic sampling from the smoke run's CoT-SFT (reused, not retrained), at the plain run's budget of completions."
@@ -138,3 +138,13 @@ def test_sft_from_must_match(smoke, cache_dir):
     out, _ = smoke
     p = _demo(dict(cache=cache_dir, root=out.parents[1]), '--out', str(out.parent / 'bad'), '--cfg', f'sft_from={out}', '--cfg', 'sft_steps=5')
     assert p.returncode == 2 and 'sft_steps' in p.stderr and 'other data or SFT settings' in p.stderr, p.stderr[-2000:]
+
+def test_relative_folders_are_the_callers(smoke, cache_dir):
+    "`--out` and `sft_from` relative to where rft-demo runs: the checkpoints land beside the summary, not under output_dir."
+    out, _ = smoke
+    root = out.parents[1]                       # output_dir is root/outputs; the smoke run is root/outputs/demo-smoke
+    p = _demo(dict(cache=cache_dir, root=root), '--out', 'rel-ds', '--cfg', 'sft_from=outputs/demo-smoke', cwd=root)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert (root / 'rel-ds' / 'summary.json').is_file() and (root / 'rel-ds' / 'grpo' / 'config.json').is_file()
+    assert not (root / 'outputs' / 'rel-ds').exists()
+    assert json.loads((root / 'rel-ds' / 'summary.json').read_text())['sft_from'] == str(out)
