@@ -27,7 +27,7 @@ from rft_nb.train import RFTGRPOConfig, RFTSFTConfig, parse_config, train_grpo, 
 cls, fn = (RFTSFTConfig, train_sft) if sys.argv[2] == 'sft' else (RFTGRPOConfig, train_grpo)
 t = time.time()
 s = fn(parse_config(cls, ['--config', sys.argv[3]]))
-print('RESULT', json.dumps(dict(train_seconds=s['seconds'], total_seconds=time.time() - t, threads=torch.get_num_threads())))
+print('RESULT', json.dumps(dict(train_seconds=s['seconds'], total_seconds=time.time() - t, torch_threads=torch.get_num_threads())))
 """
 
 

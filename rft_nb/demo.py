@@ -329,7 +329,7 @@ def _coerce(cur, v: str):
     if isinstance(cur, tuple): return tuple(x for x in v.split(',') if x)
     return type(cur)(v)
 
-DEMO_THREADS = None  # torch's own choice; measured in the notebook
+DEMO_THREADS = 1  # degrades least beside another CPU job (benchmarks/threads_bench.py; see 'Threads' above)
 
 def config_from_args(preset: str = 'demo', overrides=(), seed: int | None = None) -> DemoConfig:
     "A `DemoConfig` from a preset name and `field=value` overrides."
