@@ -99,8 +99,8 @@ def resolve_image(path, image_root, file=None, row=None, id=None, field: str = '
     key = str(p)
     if _cache is not None and key in _cache: return key, _cache[key]
     if not p.is_file(): raise bad(f"image file {p} not found")
+    from PIL import Image as PILImage   # schema's `Image` is the datasets feature
     try:
-        from PIL import Image as PILImage
         with PILImage.open(p) as im: size = im.size
     except Exception as e: raise bad(f"image file {p} cannot be read ({type(e).__name__}: {e})") from None
     if _cache is not None: _cache[key] = size

@@ -85,5 +85,5 @@ def test_stored_outputs_name_no_machine_paths(tmp_path):
     stored = json.dumps([c.outputs for c in cells])
     assert str(ROOT) not in stored and '/tmp/tmp' not in stored
     assert cells[1].outputs[0]['data']['text/plain'] == "'nbs'"
-    test_eq = run_notebooks.scrub('/tmp/tmpab_12cd/x and /work/other', root=Path('/work/other'))
-    assert test_eq == '<tmp>/x and .', test_eq
+    scrubbed = run_notebooks.scrub('/tmp/tmpab_12cd/x and /work/other', root=Path('/work/other'))
+    assert scrubbed == '<tmp>/x and .', scrubbed
