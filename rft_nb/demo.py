@@ -6,7 +6,7 @@ Docs: https://rft-nb.github.io/rft_nb/demo.html.md"""
 
 # %% ../nbs/40_demo.ipynb #67bc3900
 from __future__ import annotations
-import argparse, json, resource, shutil, sys, time
+import argparse, json, math, resource, shutil, sys, time
 from collections import Counter
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -15,9 +15,9 @@ from .config import InputError, add_settings_args, load_settings, settings_from_
 
 # %% auto #0
 __all__ = ['PRESETS', 'TEST_SPLITS', 'SFT_FIELDS', 'DEMO_THREADS', 'DemoConfig', 'build_demo_data', 'chance_level',
-           'demo_recipes', 'write_recipe', 'reward_means', 'evaluate_stage', 'count_bias', 'changed_rows',
-           'demo_checks', 'reused_sft', 'sampling_summary', 'checkpoint_curve', 'run_demo', 'format_summary',
-           'config_from_args', 'demo_main']
+           'demo_recipes', 'write_recipe', 'reward_means', 'evaluate_stage', 'pass_maj', 'headroom', 'count_bias',
+           'changed_rows', 'paired_se', 'demo_checks', 'reused_sft', 'sampling_summary', 'checkpoint_curve', 'run_demo',
+           'format_summary', 'config_from_args', 'demo_main']
 
 # %% ../nbs/40_demo.ipynb #9a12125a
 @dataclass
@@ -28,6 +28,7 @@ class DemoConfig:
     image_size: int = 112             # 112 px = 16 visual tokens per image
     n_train: int = 5000
     n_test: int = 1000                # per test split (Reason-RFT's counting test files have 1k rows each)
+    n_val: int = 500                  # in-domain validation rows: settings are chosen on these, never on the test sets
     min_objects: int = 1
     max_objects: int = 6
     kinds: tuple = ('total',)         # counting question kinds (see `rft_nb.synthetic.counting_question`)
@@ -42,8 +43,12 @@ class DemoConfig:
     grpo_batch: int = 32              # completions per step (= prompts x num_generations)
     num_generations: int = 8
     grpo_lr: float = 5e-6
-    beta: float = 0.04                # KL to the SFT model (Reason-RFT's value)
+    beta: float = 0.04                # KL to the SFT model (Reason-RFT's value); 0 drops the reference model's forward pass
     temperature: float = 0.7
+    num_iterations: int = 1           # optimisation passes per generated batch (TRL's mu); above 1 the policy ratio and clipping act
+    epsilon: float = 0.2              # clip range below 1 (TRL's epsilon)
+    epsilon_high: float = 0.2         # clip range above 1 (DAPO's clip-higher: 0.28)
+    scale_rewards: str = 'group'      # advantages divided by the group's std ('group'), the batch's ('batch') or not at all ('none', Dr. GRPO)
     max_completion_length: int = 48
     rewards: tuple = ('format', 'counting')
     grpo_vision: bool = False         # also train the vision tower during GRPO
@@ -53,22 +58,25 @@ class DemoConfig:
     sft_from: str = ''                # reuse the CoT-SFT model and its evaluation from this earlier demo folder (same seed, data, SFT)
     eval_batch: int = 50
     max_new_tokens: int = 64
+    headroom_rows: int = 200          # rows per test set on which the CoT-SFT model samples `headroom_k` answers (0: skip)
+    headroom_k: int = 8               # pass@k / maj@k: what GRPO can reach by reweighting what the model already samples
 
 PRESETS = {
     'demo': DemoConfig(),
     'smoke': DemoConfig(model='tiny-qwen2-vl', n_train=40, n_test=8, sft_steps=4, sft_batch=4, sft_warmup=0, grpo_steps=2,
-                        grpo_batch=8, num_generations=4, max_completion_length=16, max_new_tokens=16, eval_batch=8),
+                        grpo_batch=8, num_generations=4, max_completion_length=16, max_new_tokens=16, eval_batch=8,
+                        n_val=8, headroom_rows=2, headroom_k=4),
 }
 
 # %% ../nbs/40_demo.ipynb #c0872089
 TEST_SPLITS = {'test_id': 'in-domain', 'test_ood': 'unseen colours', 'test_ood_bg': 'unseen background'}
 
 def build_demo_data(cfg: DemoConfig, path) -> Path:
-    "Write the demo's counting dataset (train and the `TEST_SPLITS`) to `path`, atomically."
+    "Write the demo's counting dataset (train, the in-domain `val` rows settings are chosen on, and the `TEST_SPLITS`) to `path`, atomically."
     from rft_nb.schema import BuildReport, save_dataset
     from rft_nb.synthetic import BACKGROUND, COLORS, LIGHT_BACKGROUNDS, OOD_BACKGROUND, OOD_COLORS, counting_rows
     bgs = LIGHT_BACKGROUNDS if cfg.varied_backgrounds else (BACKGROUND,)
-    what = {'train': (cfg.n_train, COLORS, bgs), 'test_id': (cfg.n_test, COLORS, bgs),
+    what = {'train': (cfg.n_train, COLORS, bgs), 'val': (cfg.n_val, COLORS, bgs), 'test_id': (cfg.n_test, COLORS, bgs),
             'test_ood': (cfg.n_test, OOD_COLORS, bgs), 'test_ood_bg': (cfg.n_test, COLORS, (OOD_BACKGROUND,))}
     parts = {s: counting_rows(n, s, cfg.seed, cfg.image_size, cfg.min_objects, cfg.max_objects, tuple(cfg.kinds), colors=c, backgrounds=b)
              for s, (n, c, b) in what.items()}
@@ -95,6 +103,7 @@ def demo_recipes(cfg: DemoConfig, data, out) -> tuple[dict, dict]:
                 finetune_vision_layers=cfg.grpo_vision, max_steps=cfg.grpo_steps, per_device_train_batch_size=cfg.grpo_batch,
                 num_generations=cfg.num_generations, max_completion_length=cfg.max_completion_length, temperature=cfg.temperature,
                 learning_rate=cfg.grpo_lr, lr_scheduler_type='constant', beta=cfg.beta, loss_type='dapo', reward_funcs=list(cfg.rewards),
+                num_iterations=cfg.num_iterations, epsilon=cfg.epsilon, epsilon_high=cfg.epsilon_high, scale_rewards=cfg.scale_rewards,
                 logging_steps=max(1, cfg.grpo_steps // 20), rollout_log_steps=max(1, cfg.grpo_steps // 10),
                 generation_budget=cfg.grpo_steps * cfg.grpo_batch)  # what the plain run generates; dynamic sampling stops there too
     if cfg.sft_from: grpo['model_name_or_path'] = str(Path(cfg.sft_from) / 'cot_sft')
@@ -136,6 +145,36 @@ def evaluate_stage(model, ds, out, cfg: DemoConfig, progress: bool = True) -> di
     (out / 'results.json').write_text(json.dumps(res, indent=1))
     return res
 
+# %% ../nbs/40_demo.ipynb #5bc64938
+def pass_maj(preds: list[dict], k: int) -> dict:
+    "{split: {'n', 'pass1', 'pass_k', 'maj_k'}} (%) from predictions of rows repeated `k` times with ids `ID#j`."
+    groups = {}
+    for p in preds: groups.setdefault((p['split'], p['id'].rsplit('#', 1)[0]), []).append(p)
+    acc = {}
+    for (split, _), ps in groups.items():
+        votes = Counter(str(p['answer']).strip() for p in ps if p.get('answer') not in (None, ''))
+        top = votes.most_common(1)[0][0] if votes else None
+        d = acc.setdefault(split, dict(n=0, pass1=0.0, pass_k=0, maj_k=0))
+        d['n'] += 1; d['pass1'] += sum(bool(p['correct']) for p in ps) / len(ps)
+        d['pass_k'] += any(bool(p['correct']) for p in ps)
+        d['maj_k'] += top is not None and any(bool(p['correct']) for p in ps if str(p['answer']).strip() == top)
+    return {s: dict(n=d['n'], k=k, **{m: round(100 * d[m] / d['n'], 1) for m in ('pass1', 'pass_k', 'maj_k')}) for s, d in acc.items()}
+
+def headroom(model, ds, out, cfg: DemoConfig, progress: bool = True) -> dict:
+    "pass@k / maj@k of checkpoint `model` sampling at the GRPO temperature on the first `cfg.headroom_rows` rows of each test split of `ds`."
+    from rft_nb.inference import TransformersBackend, run_inference, sampling_settings
+    k, out = cfg.headroom_k, Path(out)
+    if out.exists(): shutil.rmtree(out)
+    splits = ds['split']
+    idx = [i for s in TEST_SPLITS for i in [j for j, x in enumerate(splits) if x == s][:cfg.headroom_rows]]
+    rows = [dict(r, id=f"{r['id']}#{j}") for r in ds.select(idx) for j in range(k)]
+    backend = TransformersBackend.from_pretrained(str(model))
+    sampling = sampling_settings('greedy', temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens, seed=cfg.seed)
+    preds = run_inference(rows, backend, out / 'samples.jsonl', sampling, k * max(1, cfg.eval_batch // k), cfg.system_prompt, progress)
+    res = pass_maj(preds, k)
+    (out / 'headroom.json').write_text(json.dumps(res, indent=1))
+    return res
+
 # %% ../nbs/40_demo.ipynb #697800fd
 def _acc(res, split) -> float: return res['metrics']['counting'][split]['acc']
 
@@ -148,13 +187,22 @@ def count_bias(preds: list[dict]) -> dict:
     return {s: round(sum(v) / len(v), 3) for s, v in out.items() if v}
 
 def changed_rows(before: dict, after: dict) -> dict:
-    "{split: {'fixed': n, 'broken': n}} from two `{id: prediction}` maps of the same rows (`load_predictions`): wrong → right, right → wrong."
+    "{split: {'fixed', 'broken', 'n', 'se'}} from two `{id: prediction}` maps of the same rows (`load_predictions`): rows turned wrong → right and right → wrong, and one paired standard error (points) of the accuracy difference."
     out = {}
     for i, p in after.items():
-        d = out.setdefault(p['split'], {'fixed': 0, 'broken': 0})
+        d = out.setdefault(p['split'], {'fixed': 0, 'broken': 0, 'n': 0})
+        d['n'] += 1
         if p['correct'] > before[i]['correct']: d['fixed'] += 1
         elif p['correct'] < before[i]['correct']: d['broken'] += 1
+    for d in out.values(): d['se'] = paired_se(d['fixed'], d['broken'], d['n'])
     return out
+
+def paired_se(fixed: int, broken: int, n: int) -> float:
+    "One standard error (percentage points) of a paired accuracy difference on `n` rows of which `fixed` went up and `broken` down."
+    if n < 2: return float('nan')
+    m = (fixed - broken) / n
+    var = ((fixed + broken) / n - m * m) * n / (n - 1)   # sample variance of the per-row differences in {-1, 0, 1}
+    return round(100 * math.sqrt(max(var, 0.0) / n), 2)
 
 def _threads() -> int:
     import torch
@@ -177,7 +225,7 @@ def demo_checks(s: dict) -> dict:
 
 def _stage(i, n, what): print(f"\n[{i}/{n}] {what}", flush=True)
 
-SFT_FIELDS = ('model', 'seed', 'image_size', 'n_train', 'n_test', 'min_objects', 'max_objects', 'kinds', 'varied_backgrounds',
+SFT_FIELDS = ('model', 'seed', 'image_size', 'n_train', 'n_test', 'n_val', 'min_objects', 'max_objects', 'kinds', 'varied_backgrounds',
               'system_prompt', 'sft_fraction', 'sft_steps', 'sft_batch', 'sft_lr', 'sft_warmup', 'eval_batch', 'max_new_tokens')
 
 def reused_sft(cfg: DemoConfig) -> dict:
@@ -254,6 +302,10 @@ def run_demo(cfg: DemoConfig | None = None, out=None, settings=None, progress: b
         times['cot_sft'] = time.time() - t
         _stage(3, 6, 'evaluate CoT-SFT on the held-out splits')
         t = time.time(); res_sft = evaluate_stage(sft_dir, test, sft_eval, cfg, progress); times['eval_sft'] = time.time() - t
+    room = {}
+    if cfg.headroom_rows:
+        print(f"headroom of CoT-SFT: {cfg.headroom_k} samples per row at temperature {cfg.temperature}, first {cfg.headroom_rows} rows of each test set", flush=True)
+        t = time.time(); room = headroom(sft_dir, test, out / 'eval' / 'cot_sft_headroom', cfg, progress); times['headroom'] = time.time() - t
     _stage(4, 6, f"stage 2, GRPO: {cfg.grpo_steps} steps x {cfg.grpo_batch // cfg.num_generations} prompts x {cfg.num_generations} completions "
                  f"({cfg.grpo_steps * cfg.grpo_batch} completions in all{', dynamic sampling' if cfg.dynamic_sampling else ''}), "
                  f"rewards {', '.join(cfg.rewards)} (recipe {out / 'recipes' / 'grpo.yaml'})")
@@ -280,7 +332,7 @@ def run_demo(cfg: DemoConfig | None = None, out=None, settings=None, progress: b
         accuracy={'cot_sft': {k: _acc(res_sft, k) for k in TEST_SPLITS}, 'grpo': {k: _acc(res_grpo, k) for k in TEST_SPLITS}},
         changed_rows=changed_rows(*(load_predictions(d / 'predictions.jsonl') for d in (sft_eval, out / 'eval' / 'grpo'))),
         rewards={'before_grpo': res_sft['rewards'], 'after_grpo': res_grpo['rewards']},
-        count_bias={'cot_sft': res_sft['count_bias'], 'grpo': res_grpo['count_bias']},
+        count_bias={'cot_sft': res_sft['count_bias'], 'grpo': res_grpo['count_bias']}, headroom=room,
         training={'cot_sft': {k: sft_sum[k] for k in ('steps', 'train_loss')}, 'grpo': {k: grpo_sum[k] for k in ('steps', 'train_loss', 'generated')}},
         sampling=sampling_summary(out / 'grpo' / 'sampling.jsonl'), curve=curve, sft_from=cfg.sft_from or None, torch_threads=_threads(),
         seconds={k: round(v, 1) for k, v in times.items()}, wall_seconds=round(time.time() - t0, 1), peak_memory_mb=round(_peak_mb(), 1),
@@ -304,11 +356,16 @@ def format_summary(s: dict) -> str:
                   + (f"; {sp['dropped_groups']} dropped and replaced, {sp['padded_groups']} trained anyway (refill cap)"
                      if s['config'].get('dynamic_sampling') else ''), '']
     lines += [
-             f"{'accuracy %':<20}{'chance':>8}{'CoT-SFT':>10}{'+ GRPO':>10}{'fixed':>8}{'broken':>8}"]
+             f"{'accuracy %':<20}{'chance':>8}{'CoT-SFT':>10}{'+ GRPO':>10}{'gain':>8}{'± se':>7}{'fixed':>8}{'broken':>8}"]
     for k, n in names.items():
         c = ch_rows.get(k, {})
         lines.append(f"{n:<20}{ch[k]['majority']:>8.1f}{acc['cot_sft'][k]:>10.1f}{acc['grpo'][k]:>10.1f}"
-                     f"{c.get('fixed', 0):>8}{c.get('broken', 0):>8}")
+                     f"{acc['grpo'][k] - acc['cot_sft'][k]:>+8.1f}{c.get('se', float('nan')):>7.1f}{c.get('fixed', 0):>8}{c.get('broken', 0):>8}")
+    if s.get('headroom'):
+        h = s['headroom']; kk = next(iter(h.values()))['k']
+        lines += ['', f"{'CoT-SFT headroom %':<20}{'greedy':>10}{'pass@1':>8}{f'pass@{kk}':>8}{f'maj@{kk}':>8}   "
+                  f"(first {next(iter(h.values()))['n']} rows, T {s['config']['temperature']})"]
+        lines += [f"{n:<20}{acc['cot_sft'][k]:>10.1f}{h[k]['pass1']:>8.1f}{h[k]['pass_k']:>8.1f}{h[k]['maj_k']:>8.1f}" for k, n in names.items() if k in h]
     lines += ['', f"{'mean count error':<28}{'CoT-SFT':>10}{'+ GRPO':>10}"]
     for k, n in names.items():
         lines.append(f"{n:<28}{s['count_bias']['cot_sft'].get(k, 0.0):>+10.2f}{s['count_bias']['grpo'].get(k, 0.0):>+10.2f}")
@@ -317,6 +374,7 @@ def format_summary(s: dict) -> str:
         for r in s['config']['rewards']:
             lines.append(f"{r + ' (' + n + ')':<28}{rw['before_grpo'][k][r]:>10.3f}{rw['after_grpo'][k][r]:>10.3f}")
     lines += ['', 'chance = always answering the most frequent answer of the split; fixed / broken = rows GRPO turned right / wrong;',
+              'se = one paired standard error of the gain (from the rows that changed);',
               'count error = mean (predicted - true); each check covers every held-out set', '']
     lines += [f"{'PASS' if ok else 'FAIL'}  {name.replace('_', ' ')}" for name, ok in s['checks'].items()]
     lines += ['', f"table: {s['files']['table']}", f"plots: {Path(s['files']['plots'][0]).parent if s['files']['plots'] else '-'}",

@@ -138,7 +138,8 @@ FAMILY_SPLITS = {f: ('train', 'test_id', 'test_ood') for f in ('counting', 'dete
 FAMILY_SPLITS['trance'] = ('train', 'test_id', 'test_ood_left', 'test_ood_right')
 
 def _check_split(family: str, split: str) -> str:
-    "'id' or 'ood' for a split of `family` (`test_ood_<name>` names one more OOD set); an unknown split fails listing the known ones."
+    "'id' or 'ood' for a split of `family` (`test_ood_<name>` names one more OOD set, `val` an in-domain validation set); an unknown split fails listing the known ones."
+    if split == 'val': return 'id'   # drawn like train, from its own seeds: for choosing settings without touching the test sets
     if split not in FAMILY_SPLITS[family] and not (split.startswith('test_ood_') and 'test_ood' in FAMILY_SPLITS[family]):
         raise ValueError(f"synthetic {family}: unknown split {split!r}; known: {', '.join(FAMILY_SPLITS[family])}")
     return 'ood' if split.startswith('test_ood') else 'id'

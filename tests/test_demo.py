@@ -34,6 +34,10 @@ def test_smoke_outputs(smoke):
     assert len((out / 'eval' / 'grpo' / 'predictions.jsonl').read_text().splitlines()) == 24  # 8 rows in each of the three test sets
     assert 'accuracy %' in stdout and all(n in stdout for n in TEST_SPLITS.values()) and 'format_close_to_1'.replace('_', ' ') in stdout
     assert '| CoT-SFT |' in (out / 'results.md').read_text()
+    h = s['headroom']   # the smoke preset: 2 rows per test set, 4 samples each
+    assert set(h) == set(TEST_SPLITS) and all(v['n'] == 2 and v['k'] == 4 and 0 <= v['pass1'] <= v['pass_k'] <= 100 for v in h.values())
+    assert len((out / 'eval' / 'cot_sft_headroom' / 'samples.jsonl').read_text().splitlines()) == 3 * 2 * 4
+    assert all(0 <= d['se'] for d in s['changed_rows'].values()) and 'pass@4' in stdout
 
 def test_recipes_are_valid_configs(smoke):
     "The recipes the demo wrote run as `rft-sft/rft-grpo --config`: every key is a known field, the stages split the rows."
@@ -56,17 +60,20 @@ def test_smoke_data(smoke):
     from rft_nb.schema import to_pil
     out, _ = smoke
     ds = load_from_disk(str(out.parents[1] / 'data' / 'demo-counting'))
-    assert set(ds) == {'train', *TEST_SPLITS}
+    assert set(ds) == {'train', 'val', *TEST_SPLITS}
     colours = lambda split: {o['color'] for m in ds[split]['meta'] for o in json.loads(m)['objects']}
     corner = lambda split: {to_pil(row['images'][0]).convert('RGB').getpixel((0, 0)) for row in ds[split]}
     assert colours('train') <= set(COLORS) and colours('test_id') <= set(COLORS) and colours('test_ood_bg') <= set(COLORS)
-    assert colours('test_ood') <= set(OOD_COLORS)
+    assert colours('test_ood') <= set(OOD_COLORS) and colours('val') <= set(COLORS)
+    assert not set(ds['val']['id']) & set(ds['train']['id']) and OOD_BACKGROUND not in corner('val')   # in-domain, rows of its own
     assert OOD_BACKGROUND not in corner('train') | corner('test_ood') and corner('test_ood_bg') == {OOD_BACKGROUND}
 
 def test_changed_rows():
     before = {i: dict(id=i, split=s, correct=c) for i, s, c in [(0, 'a', 0.0), (1, 'a', 1.0), (2, 'a', 1.0), (3, 'b', 0.0)]}
     after = {i: dict(id=i, split=s, correct=c) for i, s, c in [(0, 'a', 1.0), (1, 'a', 0.0), (2, 'a', 1.0), (3, 'b', 0.0)]}
-    assert changed_rows(before, after) == {'a': {'fixed': 1, 'broken': 1}, 'b': {'fixed': 0, 'broken': 0}}
+    c = changed_rows(before, after)
+    assert {k: (d['fixed'], d['broken'], d['n']) for k, d in c.items()} == {'a': (1, 1, 3), 'b': (0, 0, 1)}
+    assert c['a']['se'] == pytest.approx(100 * (1 / 3) ** 0.5, abs=0.01)   # differences +1, -1, 0: sample variance 1, se sqrt(1/3)
 
 def _summary(sft=(50, 45, 48), grpo=(60, 50, 49), before=(0.5, 0.45, 0.48), after=(0.6, 0.5, 0.49), fmt=1.0, chance=17.0):
     sp = tuple(TEST_SPLITS)
