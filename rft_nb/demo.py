@@ -16,8 +16,8 @@ from .config import InputError, add_settings_args, load_settings, settings_from_
 # %% auto #0
 __all__ = ['PRESETS', 'TEST_SPLITS', 'SFT_FIELDS', 'DEMO_THREADS', 'DemoConfig', 'build_demo_data', 'chance_level',
            'demo_recipes', 'write_recipe', 'reward_means', 'evaluate_stage', 'pass_maj', 'headroom', 'count_bias',
-           'changed_rows', 'paired_se', 'demo_checks', 'reused_sft', 'sampling_summary', 'checkpoint_curve', 'run_demo',
-           'format_summary', 'config_from_args', 'demo_main']
+           'changed_rows', 'paired_se', 'demo_checks', 'seed_gain', 'reused_sft', 'sampling_summary',
+           'checkpoint_curve', 'run_demo', 'format_summary', 'config_from_args', 'demo_main']
 
 # %% ../nbs/40_demo.ipynb #9a12125a
 @dataclass
@@ -213,15 +213,17 @@ def _peak_mb() -> float:
     return r / 1024 if sys.platform != 'darwin' else r / 2 ** 20
 
 def demo_checks(s: dict) -> dict:
-    "The claims the demo makes (on every held-out set), each True or False on the measured numbers."
-    sft, grpo, ch = s['accuracy']['cot_sft'], s['accuracy']['grpo'], s['chance']
-    rb, ra = s['rewards']['before_grpo'], s['rewards']['after_grpo']
+    "What must hold on every seed (on every held-out set), each True or False on the measured numbers: what `--strict` fails on."
+    sft, ch, ra = s['accuracy']['cot_sft'], s['chance'], s['rewards']['after_grpo']
     return {
         'sft_well_above_chance': all(sft[k] >= 2 * ch[k]['majority'] for k in TEST_SPLITS),
-        'grpo_beats_sft_accuracy': all(grpo[k] > sft[k] for k in TEST_SPLITS),
-        'grpo_beats_sft_reward': all(sum(ra[k].values()) > sum(rb[k].values()) for k in TEST_SPLITS),
         'format_close_to_1': all(ra[k].get('format', 1.0) >= 0.95 for k in TEST_SPLITS),
     }
+
+def seed_gain(s: dict) -> dict:
+    "{split: (GRPO - CoT-SFT accuracy, one paired standard error)} of this run: a measurement, not a check (one seed cannot show the gain)."
+    a = s['accuracy']
+    return {k: (round(a['grpo'][k] - a['cot_sft'][k], 2), s.get('changed_rows', {}).get(k, {}).get('se')) for k in TEST_SPLITS}
 
 def _stage(i, n, what): print(f"\n[{i}/{n}] {what}", flush=True)
 
@@ -375,8 +377,11 @@ def format_summary(s: dict) -> str:
             lines.append(f"{r + ' (' + n + ')':<28}{rw['before_grpo'][k][r]:>10.3f}{rw['after_grpo'][k][r]:>10.3f}")
     lines += ['', 'chance = always answering the most frequent answer of the split; fixed / broken = rows GRPO turned right / wrong;',
               'se = one paired standard error of the gain (from the rows that changed);',
-              'count error = mean (predicted - true); each check covers every held-out set', '']
+              'count error = mean (predicted - true); each check covers every held-out set and must hold on every seed', '']
     lines += [f"{'PASS' if ok else 'FAIL'}  {name.replace('_', ' ')}" for name, ok in s['checks'].items()]
+    lines += ['', "GRPO's gain on this seed (points, ± one paired standard error): "
+              + ', '.join(f"{TEST_SPLITS[k]} {g:+.1f} ± {se if se is not None else float('nan'):.1f}" for k, (g, se) in seed_gain(s).items()),
+              'One seed cannot show a gain of this size; what the pre-registered seeds showed is in benchmarks/results/demo_protocol.md.']
     lines += ['', f"table: {s['files']['table']}", f"plots: {Path(s['files']['plots'][0]).parent if s['files']['plots'] else '-'}",
               f"rollouts: {s['files']['rollouts']}", f"summary: {s['files']['summary']}"]
     return '\n'.join(lines)
