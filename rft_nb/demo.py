@@ -14,9 +14,9 @@ from pathlib import Path
 from .config import InputError, add_settings_args, load_settings, settings_from_args, run_cli
 
 # %% auto #0
-__all__ = ['PRESETS', 'TEST_SPLITS', 'SFT_FIELDS', 'DEMO_THREADS', 'DemoConfig', 'build_demo_data', 'chance_level',
-           'demo_recipes', 'write_recipe', 'reward_means', 'evaluate_stage', 'pass_maj', 'headroom', 'count_bias',
-           'changed_rows', 'paired_se', 'demo_checks', 'seed_gain', 'reused_sft', 'sampling_summary',
+__all__ = ['PRESETS', 'TEST_SPLITS', 'SFT_FIELDS', 'DEMO_THREADS', 'DemoConfig', 'domain', 'demo_rows', 'build_demo_data',
+           'chance_level', 'demo_recipes', 'write_recipe', 'reward_means', 'evaluate_stage', 'pass_maj', 'headroom',
+           'count_bias', 'changed_rows', 'paired_se', 'demo_checks', 'seed_gain', 'reused_sft', 'sampling_summary',
            'checkpoint_curve', 'run_demo', 'format_summary', 'config_from_args', 'demo_main']
 
 # %% ../nbs/40_demo.ipynb #9a12125a
@@ -71,15 +71,23 @@ PRESETS = {
 # %% ../nbs/40_demo.ipynb #c0872089
 TEST_SPLITS = {'test_id': 'in-domain', 'test_ood': 'unseen colours', 'test_ood_bg': 'unseen background'}
 
+def domain(cfg: DemoConfig, split: str) -> tuple[dict, tuple]:
+    "(object colours, backgrounds) of a demo split: in-domain for train / val / test_id, one thing changed for each out-of-domain set."
+    from rft_nb.synthetic import BACKGROUND, COLORS, LIGHT_BACKGROUNDS, OOD_BACKGROUND, OOD_COLORS
+    bgs = LIGHT_BACKGROUNDS if cfg.varied_backgrounds else (BACKGROUND,)
+    return {'test_ood': (OOD_COLORS, bgs), 'test_ood_bg': (COLORS, (OOD_BACKGROUND,))}.get(split, (COLORS, bgs))
+
+def demo_rows(cfg: DemoConfig, split: str, n: int, start: int = 0):
+    "`n` counting rows of `split`'s domain, drawn from row index `start` on (other starts give other rows of the same domain)."
+    from rft_nb.synthetic import counting_rows
+    c, b = domain(cfg, split)
+    return counting_rows(n, split, cfg.seed, cfg.image_size, cfg.min_objects, cfg.max_objects, tuple(cfg.kinds), start=start, colors=c, backgrounds=b)
+
 def build_demo_data(cfg: DemoConfig, path) -> Path:
     "Write the demo's counting dataset (train, the in-domain `val` rows settings are chosen on, and the `TEST_SPLITS`) to `path`, atomically."
     from rft_nb.schema import BuildReport, save_dataset
-    from rft_nb.synthetic import BACKGROUND, COLORS, LIGHT_BACKGROUNDS, OOD_BACKGROUND, OOD_COLORS, counting_rows
-    bgs = LIGHT_BACKGROUNDS if cfg.varied_backgrounds else (BACKGROUND,)
-    what = {'train': (cfg.n_train, COLORS, bgs), 'val': (cfg.n_val, COLORS, bgs), 'test_id': (cfg.n_test, COLORS, bgs),
-            'test_ood': (cfg.n_test, OOD_COLORS, bgs), 'test_ood_bg': (cfg.n_test, COLORS, (OOD_BACKGROUND,))}
-    parts = {s: counting_rows(n, s, cfg.seed, cfg.image_size, cfg.min_objects, cfg.max_objects, tuple(cfg.kinds), colors=c, backgrounds=b)
-             for s, (n, c, b) in what.items()}
+    sizes = {'train': cfg.n_train, 'val': cfg.n_val, **{k: cfg.n_test for k in TEST_SPLITS}}
+    parts = {s: demo_rows(cfg, s, n) for s, n in sizes.items()}
     save_dataset(parts, path, overwrite=True, report=BuildReport(source=f"synthetic:counting-demo:seed={cfg.seed}:size={cfg.image_size}"))
     return Path(path)
 
