@@ -17,7 +17,7 @@ from .config import InputError, add_settings_args, load_settings, settings_from_
 __all__ = ['PRESETS', 'TEST_SPLITS', 'SFT_FIELDS', 'DEMO_THREADS', 'DemoConfig', 'domain', 'demo_rows', 'build_demo_data',
            'chance_level', 'demo_recipes', 'write_recipe', 'reward_means', 'evaluate_stage', 'pass_maj', 'headroom',
            'count_bias', 'changed_rows', 'paired_se', 'demo_checks', 'seed_gain', 'reused_sft', 'sampling_summary',
-           'checkpoint_curve', 'run_demo', 'format_summary', 'config_from_args', 'demo_main']
+           'checkpoint_curve', 'run_demo', 'format_summary', 'auto_threads', 'config_from_args', 'demo_main']
 
 # %% ../nbs/40_demo.ipynb #9a12125a
 @dataclass
@@ -400,7 +400,13 @@ def _coerce(cur, v: str):
     if isinstance(cur, tuple): return tuple(x for x in v.split(',') if x)
     return type(cur)(v)
 
-DEMO_THREADS = 1  # degrades least beside another CPU job (benchmarks/threads_bench.py; see 'Threads' above)
+DEMO_THREADS = 0  # 0: `auto_threads` (benchmarks/threads_bench.py; see 'Threads' above)
+
+def auto_threads(max_threads: int = 2) -> int:
+    "Torch threads for the demo: the cores no other process is using (1-minute load average), at least 1, at most `max_threads`."
+    import os
+    idle = (os.cpu_count() or 1) - os.getloadavg()[0]
+    return max(1, min(max_threads, int(idle + 0.5)))
 
 def config_from_args(preset: str = 'demo', overrides=(), seed: int | None = None) -> DemoConfig:
     "A `DemoConfig` from a preset name and `field=value` overrides."
@@ -425,7 +431,8 @@ def _demo(argv=None):
     p.add_argument('--out', default=None, help='output folder (default: [paths] output_dir/demo, or demo-<preset>; -<model> added with --model)')
     p.add_argument('--seed', type=int, default=None)
     p.add_argument('--cfg', action='append', default=[], metavar='FIELD=VALUE', help='change one DemoConfig field (repeatable)')
-    p.add_argument('--threads', type=int, default=DEMO_THREADS, help=f'torch CPU threads (default: {DEMO_THREADS}; see the notebook)')
+    p.add_argument('--threads', type=int, default=DEMO_THREADS, help='torch CPU threads (default 0: 2 on an idle machine, 1 beside another '
+                   'CPU-heavy process, where 2 threads run 5-8x slower; see the notebook)')
     p.add_argument('--no-progress', action='store_true')
     p.add_argument('--strict', action='store_true', help='exit with status 1 when one of the checks fails')
     add_settings_args(p)
@@ -439,8 +446,8 @@ def _demo(argv=None):
         cfg = replace(cfg, model=a.model)
     st = settings_from_args(a)
     import torch
-    if a.threads: torch.set_num_threads(a.threads)
-    print(f"rft-demo: {torch.get_num_threads()} torch CPU threads (--threads N to change)", flush=True)
+    torch.set_num_threads(a.threads or auto_threads())
+    print(f"rft-demo: {torch.get_num_threads()} torch CPU threads ({'--threads' if a.threads else 'chosen from the idle cores;'} --threads N to change)", flush=True)
     name = ('demo' if a.preset == 'demo' else f'demo-{a.preset}') + (f'-{Path(a.model).name}' if a.model else '')
     out = Path(a.out) if a.out else st.path('output_dir') / name   # another model never overwrites the reference demo
     s = run_demo(cfg, out, st, progress=not a.no_progress)

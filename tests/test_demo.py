@@ -156,3 +156,10 @@ def test_relative_folders_are_the_callers(smoke, cache_dir):
     assert (root / 'rel-ds' / 'summary.json').is_file() and (root / 'rel-ds' / 'grpo' / 'config.json').is_file()
     assert not (root / 'outputs' / 'rel-ds').exists()
     assert json.loads((root / 'rel-ds' / 'summary.json').read_text())['sft_from'] == str(out)
+
+def test_auto_threads(monkeypatch):
+    "Two threads on an idle 2-core machine, one beside another CPU-heavy process (where two run 5-8x slower), never more than two."
+    from rft_nb.demo import auto_threads
+    for cores, load, want in [(2, 0.1, 2), (2, 1.0, 1), (2, 0.6, 1), (2, 7.9, 1), (16, 0.0, 2), (1, 0.0, 1)]:
+        monkeypatch.setattr(os, 'cpu_count', lambda: cores); monkeypatch.setattr(os, 'getloadavg', lambda: (load, load, load))
+        assert auto_threads() == want, (cores, load)
