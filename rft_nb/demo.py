@@ -43,12 +43,12 @@ class DemoConfig:
     grpo_batch: int = 32              # completions per step (= prompts x num_generations)
     num_generations: int = 8
     grpo_lr: float = 5e-6
-    beta: float = 0.04                # KL to the SFT model (Reason-RFT's value); 0 drops the reference model's forward pass
+    beta: float = 0.0                 # KL to the SFT model; 0 (TRL's, DAPO's, Dr. GRPO's) drops the reference forward pass (Reason-RFT: 0.04)
     temperature: float = 0.7
     num_iterations: int = 1           # optimisation passes per generated batch (TRL's mu); above 1 the policy ratio and clipping act
     epsilon: float = 0.2              # clip range below 1 (TRL's epsilon)
     epsilon_high: float = 0.2         # clip range above 1 (DAPO's clip-higher: 0.28)
-    scale_rewards: str = 'group'      # advantages divided by the group's std ('group'), the batch's ('batch') or not at all ('none', Dr. GRPO)
+    scale_rewards: str = 'none'       # advantages divided by the group's std ('group'), the batch's ('batch') or not at all ('none', Dr. GRPO)
     max_completion_length: int = 48
     rewards: tuple = ('format', 'counting')
     grpo_vision: bool = False         # also train the vision tower during GRPO
