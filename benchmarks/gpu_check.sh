@@ -77,7 +77,8 @@ stage() {
   local room=$(( $(left) - 15 ))
   if [ "$room" -lt 10 ]; then note "$name: SKIPPED (budget: ${room}s left)"; record "$name" skipped 0 "budget of ${BUDGET}s used up"; return 0; fi
   [ "$t" -gt "$room" ] && t=$room
-  note "$name: start (timeout ${t}s): $*"
+  local cmd="$*"; cmd="${cmd//$'\n'/ }"
+  note "$name: start (timeout ${t}s): ${cmd:0:160}$([ ${#cmd} -gt 160 ] && echo ' ...')"
   local s=$(date +%s) rc=0
   timeout --kill-after=10 "$t" "$@" || rc=$?
   local d=$(( $(date +%s) - s ))
