@@ -36,16 +36,7 @@ check-clean: install
 	after=$$(find nbs -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort | xargs cat | sha1sum); \
 	if [ "$$before" != "$$after" ]; then echo "notebooks were not clean: run nbdev-clean and commit"; exit 1; fi; echo "check-clean: notebooks clean"
 
-check-# The wheels the GPU box lacks for benchmarks/gpu_check.sh (Linux x86-64, Python 3.12), packed into .whl/call1, .whl/call2:
-# each within the device tool's 64 MiB per call together with the working tree; fails if they do not fit.
-gpu-wheels: install
-	$(PY) benchmarks/gpu_wheels.py
-
-# The GPU check's CPU mode (tiny models, 2 GRPO steps): its plumbing, outputs and timeouts, without a GPU.
-gpu-check-cpu: install
-	OMP_NUM_THREADS=1 PATH=$(CURDIR)/$(BIN):$$PATH bash benchmarks/gpu_check.sh --cpu --out outputs/gpu_check_cpu
-
-export: install
+check-export: install
 	@before=$$(find rft_nb -name '*.py' | sort | xargs cat | sha1sum); \
 	$(BIN)/nbdev-export; \
 	after=$$(find rft_nb -name '*.py' | sort | xargs cat | sha1sum); \
@@ -84,6 +75,15 @@ $(WHEELS)/.done: pyproject.toml | install
 # installing or downloading wheels; fail on a conflict or a version outside a package's declared support.
 check-gpu-extra: install wheels
 	$(PY) -m rft_nb.stack check-gpu-extra --torch $(TORCH) --report .cache/gpu-extra-report.json
+
+# The wheels the GPU box lacks for benchmarks/gpu_check.sh (Linux x86-64, Python 3.12), packed into .whl/call1, .whl/call2:
+# each within the device tool's 64 MiB per call together with the working tree; fails if they do not fit.
+gpu-wheels: install
+	$(PY) benchmarks/gpu_wheels.py
+
+# The GPU check's CPU mode (tiny models, 2 GRPO steps): its plumbing, outputs and timeouts, without a GPU.
+gpu-check-cpu: install
+	OMP_NUM_THREADS=1 PATH=$(CURDIR)/$(BIN):$$PATH bash benchmarks/gpu_check.sh --cpu --out outputs/gpu_check_cpu
 
 export: install
 	$(BIN)/nbdev-clean && $(BIN)/nbdev-export
