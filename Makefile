@@ -11,7 +11,7 @@ export TORCH_EXTENSIONS_DIR ?= $(CURDIR)/.cache/torch_extensions
 # The pinned GPU packages' wheels (Unsloth, unsloth_zoo, vLLM) and DeepSpeed's sdist, read offline by the tests.
 WHEELS := .cache/wheels
 
-.PHONY: install demo test check-readme check-clean check-export nbtest pytest check-install export clean-nbs readme lint docs outputs nb-budget wheels check-gpu-extra
+.PHONY: install demo test check-readme check-clean check-export nbtest pytest check-install export clean-nbs readme lint docs outputs nb-budget wheels check-gpu-extra gpu-wheels gpu-check-cpu
 
 install: $(VENV)/.installed
 
@@ -75,6 +75,15 @@ $(WHEELS)/.done: pyproject.toml | install
 # installing or downloading wheels; fail on a conflict or a version outside a package's declared support.
 check-gpu-extra: install wheels
 	$(PY) -m rft_nb.stack check-gpu-extra --torch $(TORCH) --report .cache/gpu-extra-report.json
+
+# The wheels the GPU box lacks for benchmarks/gpu_check.sh (Linux x86-64, Python 3.12), packed into .whl/call1, .whl/call2:
+# each within the device tool's 64 MiB per call together with the working tree; fails if they do not fit.
+gpu-wheels: install
+	$(PY) benchmarks/gpu_wheels.py
+
+# The GPU check's CPU mode (tiny models, 2 GRPO steps): its plumbing, outputs and timeouts, without a GPU.
+gpu-check-cpu: install
+	OMP_NUM_THREADS=1 PATH=$(CURDIR)/$(BIN):$$PATH bash benchmarks/gpu_check.sh --cpu --out outputs/gpu_check_cpu
 
 export: install
 	$(BIN)/nbdev-clean && $(BIN)/nbdev-export
