@@ -23,7 +23,7 @@ def rows(tiny_path):
     view = ModelView.of(family_of(tiny_path), load_processor(tiny_path))
     return to_grpo_rows(ds, system_prompt=False, view=view)
 
-def make_trainer(tiny_path, rows, out, rewards, **kw):
+def make_trainer(tiny_path, rows, out, rewards, cls=None, callbacks=(), **kw):
     "A GRPO trainer of the project's class (TRL underneath), as `train_grpo` builds it, with Python reward functions."
     from rft_nb.models import patch_trl_for_cpu
     patch_trl_for_cpu()
@@ -35,8 +35,8 @@ def make_trainer(tiny_path, rows, out, rewards, **kw):
     model, proc = load_trl_model(args, tiny_path)
     args.generation_kwargs = suppress_vision_tokens(proc, args.generation_kwargs)
     state = SamplingState()
-    t = grpo_trainer_class()(model=model, reward_funcs=rewards, args=args, train_dataset=rows, processing_class=proc,
-                             callbacks=[SamplingCallback(state)])
+    t = (cls or grpo_trainer_class())(model=model, reward_funcs=rewards, args=args, train_dataset=rows, processing_class=proc,
+                                      callbacks=[SamplingCallback(state), *callbacks])
     t.sampling_state = state
     return t
 
