@@ -62,3 +62,40 @@ def test_same_as_trl_with_nothing_to_drop(tiny_path, rows, tmp_path):
     p1, p2 = dict(t1.model.named_parameters()), dict(t2.model.named_parameters())
     assert all(torch.equal(p1[k], p2[k]) for k in p1)
     assert not all(torch.equal(p1[k], t0[k]) for k in t0)   # and training moved them
+
+# What DynamicSampling reads in TRL 1.15.0 (trl/trainer/grpo_trainer.py, trl/trainer/utils.py): a digest of each source. A new
+# TRL that changes one fails here by name, even where names and signatures stay (the runtime guard catches only those).
+TRL_SOURCES = {
+    'GRPOTrainer._generate_and_score_completions': '1fa48922792dcd5c',   # rounds, rewards, advantages, TRL's metrics
+    'GRPOTrainer._calculate_rewards': '736ae29b083840b5',                # rewards of every process, gathered
+    'GRPOTrainer._prepare_inputs': 'f824e7fb07147956',                   # the generation schedule (_step)
+    'GRPOTrainer._compute_loss': '80295546bbdbf6f7',                     # what a joined batch must hold (masks, KL, normalisers)
+    'GRPOTrainer.log': '1e7772819cc8cf09',                               # _metrics averaged per log
+    'GRPOTrainer.training_step': '9e18632f7dd8e8d8',                     # _step counted per micro-batch
+    'split_pixel_values_by_grid': '3aca66e33a7978d3',
+    'unsplit_pixel_values_by_grid': '9d31b407fc5f4399',
+    'nanstd': '081b874388d813a0',
+}
+
+def test_trl_is_the_version_read():
+    "Each TRL function the hook was read against is unchanged; otherwise re-read it and update nbs/20_train.ipynb."
+    import trl, trl.trainer.grpo_trainer as g, trl.trainer.utils as u
+    def digest(name):
+        obj = g.GRPOTrainer if name.startswith('GRPOTrainer.') else u
+        return hashlib.sha256(inspect.getsource(getattr(obj, name.split('.')[-1])).encode()).hexdigest()[:16]
+    changed = [n for n, h in TRL_SOURCES.items() if digest(n) != h]
+    assert not changed, f"trl {trl.__version__}: changed since 1.15.0: {changed}; re-read them against DynamicSampling"
+
+def test_guard_refuses_another_trl(monkeypatch):
+    "The runtime guard names the installed version, the version read, and a changed private signature."
+    import trl
+    from rft_nb.train import grpo_trainer_class
+    grpo_trainer_class()                                   # the installed TRL passes
+    monkeypatch.setattr(trl, '__version__', '1.16.0')
+    with pytest.raises(RuntimeError, match=r'trl 1\.16\.0 is installed; DynamicSampling was read against trl 1\.15'):
+        grpo_trainer_class()
+    monkeypatch.undo()
+    class Renamed(trl.GRPOTrainer):
+        def _calculate_rewards(self, inputs, prompts, completions): ...
+    with pytest.raises(RuntimeError, match=r'_calculate_rewards\(self, inputs, prompts, completions\) \(read: '):
+        grpo_trainer_class(Renamed)
