@@ -281,3 +281,38 @@ def test_resume_a_run_the_budget_stopped(env_settings, tmp_path):
     s = train_grpo(parse_config(RFTGRPOConfig, argv + ['--resume_from_checkpoint', 'true']))
     assert s['steps'] == 2 and s['generated'] == 8
     assert [r['generated_total'] for r in lines(tmp_path / 'run')] == [4, 8]
+
+@pytest.mark.slow   # about a minute on two idle cores (two launches of Python + TRL)
+def test_two_processes(cache_dir, tiny_path, tmp_path):
+    """Dynamic sampling on two processes (gloo, as tests/test_train.py launches them): both generate the same rounds, the
+    counts add up over both, batch-wide advantages are normalised over both processes' trained rows, and the rollout log
+    holds every completion of both processes for generations that serve a logged step."""
+    import subprocess, sys
+    from conftest import ROOT, counting_env
+    e = counting_env(cache_dir, tmp_path)
+    acc = [sys.executable, '-m', 'accelerate.commands.launch', '--multi_gpu', '--num_processes', '2', '--num_machines', '1',
+           '--mixed_precision', 'no', '--dynamo_backend', 'no', '--main_process_port', '29541', '-m', 'rft_nb.train', 'grpo']
+    args = ['--dataset_path', 'counting', '--output_dir', 'ds2', '--max_steps', '4', '--save_strategy', 'no', '--logging_steps', '1',
+            '--per_device_train_batch_size', '4', '--steps_per_generation', '2', '--num_generations', '4', '--max_completion_length', '4',
+            '--temperature', '1.0', '--reward_funcs', 'format', 'length', '--dynamic_sampling', 'true',
+            '--dynamic_sampling_max_rounds', '3', '--dynamic_sampling_metric', 'length',
+            '--dynamic_sampling_min_reward', '0.99', '--scale_rewards', 'batch', '--rollout_log_steps', '2', '--generation_budget', '96',
+            '--report_to', 'none', '--gradient_checkpointing', 'false', '--seed', '0']
+    p = subprocess.run(acc + args, env=e, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert p.returncode == 0, p.stderr[-5000:]
+    out = tmp_path / 'outputs' / 'ds2'
+    recs = lines(out)
+    assert [r['step'] for r in recs] == [1, 3]                      # one generation per two steps
+    for r in recs:   # 4-token completions are short of length's 20 characters: every group 'too_hard', three rounds, filled up
+        assert r['trained_groups'] == 4 and r['groups'] == r['trained_groups'] + r['surplus'] + r['dropped']
+        assert r['generated'] == 4 * r['groups'] and r['rounds'] == 3 and r['zero_std'] + r['too_hard'] == 12 and r['padded'] == 4
+    assert recs[-1]['generated_total'] == sum(r['generated'] for r in recs) == 96     # the budget, spent exactly
+    rows = [json.loads(l) for l in (out / 'rollouts.jsonl').read_text().splitlines()]
+    for r in recs:                                                  # steps 2 and 4 are logged: both generations, both processes
+        assert sum(x['step'] == r['step'] for x in rows) == r['generated']
+    state = json.loads((out / 'trainer_state.json').read_text())
+    logs = [h for h in state['log_history'] if 'loss' in h]
+    assert len(logs) == 4 and all(torch.isfinite(torch.tensor(float(h['loss']))) for h in logs)
+    assert [h['sampling/generated_total'] for h in logs] == [recs[0]['generated_total']] * 2 + [recs[1]['generated_total']] * 2
+    assert [h['sampling/generated'] for h in logs] == [recs[0]['generated'], 0, recs[1]['generated'], 0]
+    assert all(0 <= h['frac_reward_zero_std'] <= 1 for h in logs[::2])     # TRL's reward metrics on generation steps
