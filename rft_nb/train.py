@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util, json, logging, os, sys, time
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from trl import GRPOConfig, SFTConfig
 from .config import load_settings, run_cli, InputError
 from .models import resolve_model_path, load_processor, patch_trl_for_cpu, ModelLoadError
@@ -18,16 +18,18 @@ log = logging.getLogger('rft_nb.train')
 
 # %% auto #0
 __all__ = ['log', 'ALGORITHMS', 'LANGUAGE_LORA_TARGETS', 'VISION_MODULES', 'VISION_LORA_TARGETS', 'GENERATION_ENGINES',
-           'VISION_SPECIAL_TOKENS', 'PROMPT_ALIGNED', 'COMPLETION_ALIGNED', 'FULL_ALIGNED', 'SamplingArgs', 'RFTArgs',
-           'RFTSFTConfig', 'RFTGRPOConfig', 'ConfigError', 'parse_config', 'world_size', 'pick_backend', 'check_config',
-           'unsloth_vllm_problems', 'trl_vllm_problems', 'pick_generation_engine', 'model_types_for',
+           'VISION_SPECIAL_TOKENS', 'PROMPT_ALIGNED', 'REF_LOGP_PAD', 'COMPLETION_ALIGNED', 'FULL_ALIGNED',
+           'TRL_READ_AGAINST', 'TRL_PRIVATE_METHODS', 'TRL_PRIVATE_UTILS', 'TRL_REWARD_METRICS', 'SamplingArgs',
+           'RFTArgs', 'RFTSFTConfig', 'RFTGRPOConfig', 'ConfigError', 'parse_config', 'world_size', 'pick_backend',
+           'check_config', 'unsloth_vllm_problems', 'trl_vllm_problems', 'pick_generation_engine', 'model_types_for',
            'choose_generation_engine', 'apply_generation_engine', 'load_training_data', 'model_view',
            'check_reward_columns', 'read_pass_rates', 'filter_by_difficulty', 'lora_target_regex', 'load_trl_model',
            'unsloth_load_kwargs', 'unsloth_peft_kwargs', 'load_unsloth_model', 'suppress_vision_tokens',
-           'image_thumbnail', 'RolloutRecorder', 'group_verdicts', 'take_rows', 'SamplingState', 'DynamicSampling',
-           'SamplingCallback', 'grpo_trainer_class', 'save_outputs', 'last_complete_checkpoint', 'resolve_run_paths',
-           'generated_before', 'train_grpo', 'train_sft', 'dry_run', 'close_distributed', 'sft_main', 'grpo_main',
-           'main']
+           'image_thumbnail', 'RolloutRecorder', 'gather_objects', 'group_verdicts', 'take_rows', 'Schedule',
+           'generation_schedule', 'trl_advantages', 'trl_contract_problems', 'check_trl_contract', 'SamplingState',
+           'DynamicSampling', 'SamplingCallback', 'grpo_trainer_class', 'save_outputs', 'last_complete_checkpoint',
+           'resolve_run_paths', 'generated_before', 'step_generations', 'budget_spent', 'train_grpo', 'train_sft',
+           'dry_run', 'close_distributed', 'sft_main', 'grpo_main', 'main']
 
 # %% ../nbs/20_train.ipynb #20418a58
 ALGORITHMS = {  # name -> {GRPOConfig / project field: (value, where the number comes from)}
@@ -435,6 +437,17 @@ class RolloutRecorder(TrainerCallback):
     def __init__(self, path, every: int = 1, thumb: int = 96):
         self.path, self.every, self.step, self.rows, self.names, self.batch = Path(path), every, 0, [], [], []
         self.thumb, self.images, self.seen = thumb, [], set()
+        self.active = None   # set by `serve` for the generation under way; None: record when `step` is a multiple of `every`
+
+    def serve(self, first: int, # the optimizer step the generation happens in
+              last: int):       # the last optimizer step its completions train
+        "Called before a generation: record it if the steps it serves hold a multiple of `every`."
+        self.step = first
+        self.active = bool(self.every) and any(s % self.every == 0 for s in range(first, last + 1))
+
+    def recording(self) -> bool:
+        if not self.every or self.path is None: return False
+        return self.step % self.every == 0 if self.active is None else self.active
 
     @property
     def images_path(self) -> Path: return self.path.with_name(self.path.stem + '_images.jsonl')
@@ -448,7 +461,7 @@ class RolloutRecorder(TrainerCallback):
         from rft_nb.rewards import completion_text
         def wrapped(completions, **kw):
             vals = f(completions, **kw)
-            if self.every and self.step % self.every == 0 and self.path is not None:
+            if self.recording():
                 if i == 0:  # the first reward starts a new batch of rollouts
                     ids, probs = kw.get('id') or [None] * len(completions), kw.get('problem') or [None] * len(completions)
                     self.batch = [dict(step=self.step, id=ids[j], prompt=probs[j], completion=completion_text(c), rewards={})
@@ -481,23 +494,32 @@ class RolloutRecorder(TrainerCallback):
         if not self.batch or len(self.batch) != len(verdicts) or self.batch[0]['step'] != self.step: return
         for r, v in zip(self.batch, verdicts): r['group'] = v
 
-    def on_step_begin(self, args, state, control, **kw): self.step = state.global_step + 1
+    def on_step_begin(self, args, state, control, **kw): self.step, self.active = state.global_step + 1, None
 
     def on_step_end(self, args, state, control, **kw): self.flush(state)
 
     def on_train_end(self, args, state, control, **kw): self.flush(state)
 
     def flush(self, state=None):
-        "Append the recorded rollouts (and new thumbnails) to the JSONL files (main process only)."
-        if not self.rows and not self.images: return
-        if state is None or state.is_world_process_zero:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            for path, recs in ((self.path, self.rows), (self.images_path, self.images)):
-                if not recs: continue
-                with open(path, 'a') as f:
-                    for r in recs: f.write(json.dumps(r, default=float) + '\n')
+        "Append every process's recorded rollouts (and new thumbnails) to the JSONL files (written by the main process)."
+        rows, images = gather_objects(self.rows), gather_objects(self.images)   # every process calls flush at the same points
         self.rows, self.images = [], []
+        if not rows and not images: return
+        if state is not None and not state.is_world_process_zero: return
+        images = list({im['id']: im for im in reversed(images)}.values())[::-1]  # one thumbnail per prompt id
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for path, recs in ((self.path, rows), (self.images_path, images)):
+            if not recs: continue
+            with open(path, 'a') as f:
+                for r in recs: f.write(json.dumps(r, default=float) + '\n')
 
+def gather_objects(xs: list) -> list:
+    "The lists `xs` of every process joined in process order (the list itself with one process); a collective call."
+    import torch.distributed as dist
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1: return list(xs)
+    out = [None] * dist.get_world_size()
+    dist.all_gather_object(out, list(xs))
+    return [x for part in out for x in part]
 
 # %% ../nbs/20_train.ipynb #0521f139
 def group_verdicts(values, # one number per completion, the groups' completions consecutive (NaN / None: unscorable)
@@ -519,8 +541,9 @@ def group_verdicts(values, # one number per completion, the groups' completions 
 
 # %% ../nbs/20_train.ipynb #029168b7
 PROMPT_ALIGNED = {'prompt_ids': 'pad', 'prompt_mask': 0}    # (rows, prompt tokens), padded on the left
+REF_LOGP_PAD = -1e30   # KL term exp(ref - logp) - (ref - logp) - 1 at padding: exp underflows to 0, the rest stays finite
 COMPLETION_ALIGNED = {'completion_ids': 'pad', 'completion_mask': 0, 'tool_mask': 1, 'old_per_token_logps': 0.0,
-                      'ref_per_token_logps': 0.0, 'sampling_per_token_logps': 0.0, 'importance_sampling_ratio': 0.0}
+                      'ref_per_token_logps': REF_LOGP_PAD, 'sampling_per_token_logps': 0.0, 'importance_sampling_ratio': 0.0}
 FULL_ALIGNED = ('token_type_ids', 'mm_token_type_ids')         # prompt then completion tokens
 
 def _pad_cat(ts: list, side: str, fill):
@@ -584,6 +607,87 @@ def take_rows(outputs: list[dict], # what `GRPOTrainer._generate_and_score_compl
     merged['num_items_in_batch'] = gather(local).sum() if gather is not None else local
     return merged
 
+# %% ../nbs/20_train.ipynb #a29sch02
+class Schedule(NamedTuple):
+    serves: int       # optimizer steps after the current one that this generation's completions still train
+    later: int        # generations still to come inside the current optimizer step
+    next_in: int      # optimizer steps from the current one to the one holding the next generation after those
+    next_count: int   # generations that step holds
+
+def generation_schedule(micro_step: int,     # TRL's `_step` at a generation: micro-batches trained since the start (or the resume)
+                        generate_every: int, # steps_per_generation x num_iterations: micro-batches one generation serves
+                        accumulation: int    # gradient_accumulation_steps: micro-batches per optimizer step
+                        ) -> Schedule:
+    "Where the generation at `micro_step` sits among optimizer steps (TRL 1.15 `GRPOTrainer._prepare_inputs`)."
+    step = micro_step // accumulation
+    later = ((step + 1) * accumulation - 1 - micro_step) // generate_every
+    nxt = micro_step + (later + 1) * generate_every
+    nxt_step = nxt // accumulation
+    count = ((nxt_step + 1) * accumulation - 1 - nxt) // generate_every + 1
+    return Schedule((micro_step + generate_every - 1) // accumulation - step, later, nxt_step - step, count)
+
+# %% ../nbs/20_train.ipynb #a29adv02
+def trl_advantages(rewards_per_func, # (completions of every process, reward functions); NaN: the function skipped that row
+                   weights,          # one weight per reward function
+                   num_generations: int, scale_rewards: str = 'group',
+                   aggregation: str = 'sum_then_normalize'):
+    "Advantages and the rows whose std is zero, computed as TRL 1.15's `_generate_and_score_completions` does."
+    import torch
+    from trl.trainer.utils import nanstd
+    G, w = num_generations, weights.to(rewards_per_func.device).unsqueeze(0)
+    unscorable = torch.isnan(rewards_per_func).all(dim=1)
+    if aggregation == 'sum_then_normalize':
+        rewards = (rewards_per_func * w).nansum(dim=1)
+        rewards[unscorable] = torch.nan
+        mean = torch.nanmean(rewards.view(-1, G), dim=1).repeat_interleave(G, dim=0)
+        if scale_rewards in ('group', 'none'): std = nanstd(rewards.view(-1, G), dim=1).repeat_interleave(G, dim=0)
+        elif scale_rewards == 'batch': std = nanstd(rewards).expand_as(rewards)
+        else: raise ValueError(f"scale_rewards must be 'batch', 'group' or 'none', not {scale_rewards!r}")
+        adv = rewards - mean
+        if scale_rewards != 'none': adv = adv / (std + 1e-4)
+    elif aggregation == 'normalize_then_sum':
+        grouped = rewards_per_func.view(-1, G, rewards_per_func.shape[1])
+        k = (grouped - torch.nanmean(grouped, dim=1, keepdim=True)) / (nanstd(grouped, dim=1, keepdim=True) + 1e-4)
+        rewards = (k.view(-1, rewards_per_func.shape[1]) * w).nansum(dim=1)
+        rewards[unscorable] = torch.nan
+        std = nanstd(rewards).expand_as(rewards)
+        adv = (rewards - torch.nanmean(rewards)) / (std + 1e-4)
+    else: raise ValueError(f"multi_objective_aggregation must be 'sum_then_normalize' or 'normalize_then_sum', not {aggregation!r}")
+    return torch.nan_to_num(adv, nan=0.0), torch.isclose(std, torch.zeros_like(std))
+
+# %% ../nbs/20_train.ipynb #a29grd02
+TRL_READ_AGAINST = '1.15'   # the TRL minor version DynamicSampling was read against (pyproject pins trl==1.15.0)
+TRL_PRIVATE_METHODS = {     # GRPOTrainer methods the hook overrides or relies on: their parameters (None: Unsloth rewrites it, any)
+    '_calculate_rewards': ['self', 'inputs', 'prompts', 'completions', 'completion_ids_list'],
+    '_generate_and_score_completions': None,
+    '_prepare_inputs': None,
+    'log': ['self', 'logs', 'start_time'],
+}
+TRL_PRIVATE_UTILS = ('split_pixel_values_by_grid', 'unsplit_pixel_values_by_grid', 'nanstd')  # from trl.trainer.utils
+
+def trl_contract_problems(base, version: str) -> list[str]:
+    "What differs between TRL's trainer `base` (version `version`) and what `DynamicSampling` was read against."
+    import inspect
+    import trl.trainer.utils as tu
+    out = []
+    if version.split('.')[:2] != TRL_READ_AGAINST.split('.'):
+        out.append(f"trl {version} is installed; DynamicSampling was read against trl {TRL_READ_AGAINST}.x")
+    for name, params in TRL_PRIVATE_METHODS.items():
+        f = getattr(base, name, None)
+        if not callable(f): out.append(f"GRPOTrainer.{name} is missing")
+        elif params is not None and list(inspect.signature(f).parameters) != params:
+            out.append(f"GRPOTrainer.{name}{inspect.signature(f)} (read: ({', '.join(params)}))")
+    out += [f"trl.trainer.utils.{n} is missing" for n in TRL_PRIVATE_UTILS if not callable(getattr(tu, n, None))]
+    return out
+
+def check_trl_contract(base=None):
+    "Raise if the installed TRL is not the one the dynamic-sampling hook was read against (version, private signatures)."
+    import trl
+    problems = trl_contract_problems(trl.GRPOTrainer if base is None else base, trl.__version__)
+    if problems:
+        raise RuntimeError('rft_nb.train.DynamicSampling depends on private parts of TRL\'s GRPOTrainer: '
+                           + '; '.join(problems) + '. Re-read trl/trainer/grpo_trainer.py against nbs/20_train.ipynb '
+                           '(DynamicSampling, trl_advantages, generation_schedule) and run tests/test_trl_parity.py.')
 
 # %% ../nbs/20_train.ipynb #ad1fa019
 @dataclass
@@ -593,12 +697,24 @@ class SamplingState:
     stop_at_step: int | None = None     # the budget leaves no room for another generation batch after this step
     save_at_step: int | None = None     # a `save_generated_every` mark was passed: save after this step
     next_save: int | None = None        # the generated count of the next save mark
+    window_generated: int = 0           # completions generated since the last log (every process)
+    window_trained: int = 0             # completions of informative groups trained since the last log (every process)
+    logged_step: int | None = None      # the optimizer step of the last log
+
+TRL_REWARD_METRICS = ('reward', 'reward_std', 'frac_reward_zero_std')   # and rewards/<name>/mean, rewards/<name>/std
 
 class DynamicSampling:
     "GRPOTrainer hooks (mixed in above TRL's or Unsloth's class): reward-health metrics every step; with `dynamic_sampling`, groups that teach nothing are dropped and refilled."
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         self._round_rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
         return self._round_rewards
+
+    def _schedule(self) -> Schedule:
+        "Where the generation under way sits among optimizer steps."
+        missing = [n for n in ('_step', '_metrics', 'reward_func_names', 'reward_weights', 'num_iterations') if not hasattr(self, n)]
+        if missing: raise RuntimeError(f"DynamicSampling: the GRPOTrainer has no {', '.join(missing)} (read against trl {TRL_READ_AGAINST})")
+        a = self.args
+        return generation_schedule(self._step, a.steps_per_generation * self.num_iterations, a.gradient_accumulation_steps)
 
     def _round_values(self) -> list[float]:
         "The dynamic-sampling metric of every completion of the last round, all processes in order (TRL gathers the rewards)."
@@ -641,7 +757,12 @@ class DynamicSampling:
             raise ConfigError(f"dynamic_sampling needs whole groups on each process: per_device_train_batch_size x steps_per_generation "
                               f"({len(inputs)}) must be a multiple of num_generations ({G})")
         need = len(inputs) // G   # groups this process trains on
-        outs, verdicts, ids, rounds, batch, generated = [], [], [], [], inputs, 0
+        sch = self._schedule()
+        rec = getattr(self, 'rollout_recorder', None)
+        if rec is not None: rec.serve(self.state.global_step + 1, self.state.global_step + 1 + sch.serves)
+        reserved = sch.later * a.generation_batch_size   # this optimizer step's generations still to come (first rounds)
+        metric_len = {k: len(v) for k, v in self._metrics['train'].items()}
+        outs, verdicts, ids, rounds, rewards, batch, generated = [], [], [], [], [], inputs, 0
         keeps = [0] * nproc
         while True:
             out = super()._generate_and_score_completions(batch)
@@ -649,21 +770,22 @@ class DynamicSampling:
             v_all = group_verdicts(self._round_values(), G, a.dynamic_sampling_min_reward, a.dynamic_sampling_max_reward)
             rounds.append(v_all)                                           # every process's groups (the same list on each)
             generated += n * nproc
-            rec = getattr(self, 'rollout_recorder', None)
             if rec is not None: rec.mark_rows([v_all[(me * n + j) // G] for j in range(n)])
             if not a.dynamic_sampling: break
             per = n // G
             for p in range(nproc): keeps[p] += v_all[p * per:(p + 1) * per].count('keep')
             outs.append(out)
+            rewards.append(self._round_rewards[me * n:(me + 1) * n])      # this process's rows
             verdicts.append(v_all[me * per:(me + 1) * per])
             ids.append([batch[g * G].get('id') for g in range(per)])
             missing = max(need - k for k in keeps)                        # every process generates the same round size
             if missing <= 0 or len(outs) >= a.dynamic_sampling_max_rounds: break
             n_prompts = max(1, math.ceil(missing * a.dynamic_sampling_oversample))
-            if a.generation_budget is not None and self.sampling_state.generated + generated + n_prompts * G * nproc > a.generation_budget: break
+            after = self.sampling_state.generated + generated + n_prompts * G * nproc + reserved
+            if a.generation_budget is not None and after > a.generation_budget: break
             batch = self._refill_rows(n_prompts)
         if not a.dynamic_sampling:
-            self._log_sampling(rounds, [], [], [], generated, need)
+            self._log_sampling(rounds, [], [], [], generated, need, sch)
             return out
         # the batch: groups that teach something, in generation order; if too few, filled up with dropped ones (some variance first)
         groups = [(r, g, x) for r, vv in enumerate(verdicts) for g, x in enumerate(vv)]
@@ -676,8 +798,31 @@ class DynamicSampling:
         else:
             tok = getattr(self.processing_class, 'tokenizer', self.processing_class)
             result = take_rows(outs, picks, tok.pad_token_id, self.accelerator.gather if nproc > 1 else None)
-        self._log_sampling(rounds, verdicts, chosen, padded, generated, need, ids)
+            self._score_trained_batch(result, [r[p] for r, p in zip(rewards, picks)], metric_len)
+        self._log_sampling(rounds, verdicts, chosen, padded, generated, need, sch, ids)
         return result
+
+    def _score_trained_batch(self, result, rewards: list, metric_len: dict):
+        "A batch joined from rounds: advantages normalised over it where TRL's are batch-wide, and TRL's reward metrics of it."
+        import torch
+        a, m = self.args, self._metrics['train']
+        local = torch.cat(rewards)
+        full = self.accelerator.gather(local) if self.accelerator.num_processes > 1 else local   # every process's trained rows
+        adv, zero = trl_advantages(full, self.reward_weights, self.num_generations, a.scale_rewards, a.multi_objective_aggregation)
+        if a.scale_rewards == 'batch' or a.multi_objective_aggregation == 'normalize_then_sum':
+            me = self.accelerator.process_index
+            result['advantages'] = adv[me * len(local):(me + 1) * len(local)].to(result['advantages'])
+        from trl.trainer.utils import nanstd
+        names = [f'rewards/{n}/{s}' for n in self.reward_func_names for s in ('mean', 'std')]
+        for k in (*TRL_REWARD_METRICS, *names): del m[k][metric_len.get(k, 0):]   # TRL's values for each round
+        for i, n in enumerate(self.reward_func_names):
+            m[f'rewards/{n}/mean'].append(torch.nanmean(full[:, i]).item())
+            m[f'rewards/{n}/std'].append(nanstd(full[:, i]).item())
+        total = (full * self.reward_weights.to(full.device).unsqueeze(0)).nansum(dim=1)
+        total[torch.isnan(full).all(dim=1)] = torch.nan
+        m['reward'].append(torch.nanmean(total).item())
+        m['reward_std'].append(nanstd(total).item())
+        m['frac_reward_zero_std'].append(zero.float().mean().item())
 
     @property
     def sampling_state(self) -> SamplingState:
@@ -687,8 +832,8 @@ class DynamicSampling:
     @sampling_state.setter
     def sampling_state(self, st: SamplingState): self._sampling_state = st
 
-    def _log_sampling(self, rounds, verdicts, chosen, padded, generated, need, ids=()):
-        "Reward health of this generation batch: metrics (averaged between logs by TRL) and a line of `sampling.jsonl`."
+    def _log_sampling(self, rounds, verdicts, chosen, padded, generated, need, sch: Schedule, ids=()):
+        "Reward health of this generation batch: metrics and a line of `sampling.jsonl`; the budget and save marks."
         st, a, G = self.sampling_state, self.args, self.num_generations
         every = [x for vv in rounds for x in vv]                          # all processes' groups, every round
         n, zero, easy, hard = len(every), every.count('zero_std'), every.count('too_easy'), every.count('too_hard')
@@ -702,24 +847,24 @@ class DynamicSampling:
         else:
             mine, taken = [], set()
             pad, informative, surplus, dropped = 0, n - zero, 0, 0
+        every_save = a.save_generated_every
+        if every_save and st.next_save is None: st.next_save = (st.generated // every_save + 1) * every_save  # marks a resumed run passed
+        if st.logged_step is None: st.logged_step = self.state.global_step   # the first step of this run (or of the resumed one)
         st.generated += generated
-        steps = max(1, a.steps_per_generation * self.num_iterations // a.gradient_accumulation_steps)  # optimizer steps this batch feeds
-        m = self._metrics['train']
+        st.window_generated += generated
+        st.window_trained += informative * G
+        m = self._metrics['train']   # per generation, averaged over a log's window by TRL; per-step and total ones are set in `log`
         m['sampling/rounds'].append(len(rounds))
-        m['sampling/generated'].append(generated / steps)
-        m['sampling/generated_total'].append(st.generated)
         m['sampling/groups_zero_std_frac'].append(zero / n)
         m['sampling/groups_dropped'].append(dropped)
         m['sampling/groups_padded'].append(pad)
-        m['sampling/effective_batch'].append(informative * G / steps)
-        if a.generation_budget is not None and st.generated + a.generation_batch_size > a.generation_budget:
-            st.stop_at_step = self.state.global_step + steps
-        if a.save_generated_every:
-            if st.next_save is None: st.next_save = a.save_generated_every
-            if st.generated >= st.next_save:
-                st.save_at_step = self.state.global_step + steps
-                while st.next_save <= st.generated: st.next_save += a.save_generated_every
-        dropped_ids = self._gather_list([dict(round=r, id=ids[r][g], why=x) for r, g, x in mine if x != 'keep' and (r, g) not in taken])
+        room = a.generation_budget - st.generated if a.generation_budget is not None else None
+        if room is not None and sch.later == 0 and sch.next_count * a.generation_batch_size > room:
+            st.stop_at_step = self.state.global_step + sch.next_in      # the step holding the next generation never starts
+        if every_save and st.generated >= st.next_save:
+            st.save_at_step = self.state.global_step + 1 + sch.serves   # once the completions of this generation are trained
+            while st.next_save <= st.generated: st.next_save += every_save
+        dropped_ids = gather_objects([dict(round=r, id=ids[r][g], why=x) for r, g, x in mine if x != 'keep' and (r, g) not in taken])
         if not self.accelerator.is_main_process: return
         rec = dict(step=self.state.global_step + 1, rounds=len(rounds), generated=generated, generated_total=st.generated,
                    groups=n, zero_std=zero, too_easy=easy, too_hard=hard, dropped=dropped, padded=pad, surplus=surplus,
@@ -728,10 +873,17 @@ class DynamicSampling:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, 'a') as f: f.write(json.dumps(rec) + '\n')
 
-    def _gather_list(self, xs: list) -> list:
-        if self.accelerator.num_processes == 1: return list(xs)
-        from accelerate.utils import gather_object
-        return gather_object(xs)
+    def log(self, logs: dict, start_time: float | None = None):
+        "TRL's log, with the sampling metrics that are per optimizer step (`sampling/generated`, `sampling/effective_batch`) or running totals set once for the steps logged."
+        st, m = self.sampling_state, self._metrics['train']
+        steps = self.state.global_step - st.logged_step if st.logged_step is not None else 0
+        if self.model.training and steps > 0:
+            m['sampling/generated'] = [st.window_generated / steps]
+            m['sampling/effective_batch'] = [st.window_trained / steps]
+            m['sampling/generated_total'] = [st.generated]
+            st.window_generated = st.window_trained = 0
+            st.logged_step = self.state.global_step
+        super().log(logs, start_time)
 
 class SamplingCallback(TrainerCallback):
     "Stops training when the generation budget has no room for another batch, and saves at `save_generated_every` marks."
@@ -750,8 +902,8 @@ def grpo_trainer_class(base=None):
     if base is None:
         import trl
         base = trl.GRPOTrainer
+    check_trl_contract(base)
     return type('RFTGRPOTrainer', (DynamicSampling, base), {'__doc__': DynamicSampling.__doc__})
-
 
 # %% ../nbs/20_train.ipynb #7d733119
 def save_outputs(trainer, proc, args) -> dict:
@@ -822,6 +974,15 @@ def generated_before(output_dir, step: int) -> int:
         if r.get('step', 0) <= step: n = max(n, int(r.get('generated_total', 0)))
     return n
 
+def step_generations(args) -> int:
+    "Generations in the first optimizer step of a run (or of a resumed one: TRL's micro-batch counter starts again at 0)."
+    return generation_schedule(0, args.steps_per_generation * args.num_iterations, args.gradient_accumulation_steps).later + 1
+
+def budget_spent(args, generated: int) -> bool:
+    "True if `generation_budget` has no room for another optimizer step's generations after `generated` completions."
+    if args.generation_budget is None: return False
+    return generated + step_generations(args) * args.generation_batch_size > args.generation_budget
+
 def train_grpo(args: RFTGRPOConfig) -> dict:
     "Run GRPO as configured; return a summary (paths, steps, completions generated, final metrics)."
     from rft_nb.rewards import get_reward_funcs
@@ -836,6 +997,9 @@ def train_grpo(args: RFTGRPOConfig) -> dict:
         raise ConfigError(f"dynamic_sampling_metric must be 'reward' or one of the reward_funcs ({', '.join(names)}), "
                           f"not {args.dynamic_sampling_metric!r}")
     if args.dynamic_sampling_max_rounds < 1: raise ConfigError('dynamic_sampling_max_rounds must be at least 1')
+    if budget_spent(args, 0):
+        raise ConfigError(f"generation_budget ({args.generation_budget}) is smaller than one optimizer step's generations "
+                          f"({step_generations(args)} x generation_batch_size {args.generation_batch_size})")
     ds = load_training_data(args)
     if args.difficulty_file: ds = filter_by_difficulty(ds, args.difficulty_file, args.difficulty_min_pass, args.difficulty_max_pass)
     check_reward_columns(ds, args.reward_funcs)
@@ -843,14 +1007,18 @@ def train_grpo(args: RFTGRPOConfig) -> dict:
     types, arch, _ = model_types_for(path)
     engine, why = choose_generation_engine(args, backend, types, arch)
     log.info(f"[rft_nb] generation engine: {engine} ({why})")
+    resume = _resume(args)
+    resumed_at = int(Path(resume).name.split('-')[-1]) if isinstance(resume, str) and Path(resume).name.split('-')[-1].isdigit() else 0
+    state = SamplingState(generated=generated_before(args.output_dir, resumed_at) if resume else 0)
+    if budget_spent(args, state.generated):  # a run the budget stopped: resuming would generate past it
+        log.info(f"[rft_nb] generation budget spent ({state.generated} of {args.generation_budget} at step {resumed_at}): nothing to train")
+        return dict(backend=backend, generation_engine=engine, steps=resumed_at, seconds=0.0, train_loss=None,
+                    generated=state.generated, train_prompts=len(rows), model=str(args.output_dir))
     model, proc = load_unsloth_model(args, path, engine) if backend == 'unsloth' else load_trl_model(args, path)
     if getattr(proc, 'image_processor', None) is None: raise ConfigError(f"{path}: the model has no image processor")
     apply_generation_engine(args, engine)
     if not args.use_vllm: args.generation_kwargs = suppress_vision_tokens(proc, args.generation_kwargs)
     rec = RolloutRecorder(Path(args.output_dir) / 'rollouts.jsonl', args.rollout_log_steps)
-    resume = _resume(args)
-    resumed_at = int(Path(resume).name.split('-')[-1]) if isinstance(resume, str) and Path(resume).name.split('-')[-1].isdigit() else 0
-    state = SamplingState(generated=generated_before(args.output_dir, resumed_at) if resume else 0)
     trainer_cls = grpo_trainer_class()  # resolved now: after `import unsloth` this sits on Unsloth's patched GRPOTrainer
     trainer = trainer_cls(model=model, reward_funcs=rec.wrap(funcs), args=args, train_dataset=rows, processing_class=proc,
                           callbacks=[rec, SamplingCallback(state)])

@@ -103,6 +103,7 @@ def test_resume_after_kill(env):
     (['--generation_engine', 'trl_vllm'], 'cannot run: no CUDA GPU'),
     (['--model_name_or_path', 'missing-model'], 'not found'),
     (['--dataset_path', 'no/such/data'], 'no/such/data'),
+    (['--generation_budget', '2'], 'generation_budget (2) is smaller than one optimizer step'),
 ])
 def test_bad_input_fails_before_training(env, extra, msg):
     e, root = env
