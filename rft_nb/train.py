@@ -446,6 +446,7 @@ class RolloutRecorder(TrainerCallback):
         self.active = bool(self.every) and any(s % self.every == 0 for s in range(first, last + 1))
 
     def recording(self) -> bool:
+        "Whether the rewards being computed now are recorded."
         if not self.every or self.path is None: return False
         return self.step % self.every == 0 if self.active is None else self.active
 
