@@ -12,7 +12,7 @@ ARGS = ['--dataset_path', 'counting', '--output_dir', 'again', '--logging_steps'
 
 
 def rft_grpo(args, env, cwd):
-    r = subprocess.run([str(BIN / 'rft-grpo'), *ARGS, *args], env=env, capture_output=True, text=True, timeout=600, cwd=cwd)
+    r = subprocess.run([str(BIN / 'rft-grpo'), *ARGS, *args], env=env, capture_output=True, text=True, timeout=2400, cwd=cwd)
     assert r.returncode == 0, r.stderr[-3000:]
     return r
 
