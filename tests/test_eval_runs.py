@@ -124,7 +124,7 @@ def test_resume_after_kill_as_installed(work, tiny_path):
 def test_silent_emptiness_refused(work, tiny_path):
     "A split the dataset lacks, or a --family the checkpoint contradicts, is an error rather than an empty or misread evaluation."
     root, env = work
-    save_dataset(list(synthetic_rows('counting', 2, 'test', size=56)), root / 'data' / 'flat')  # one table, rows of split 'test'
+    save_dataset([{**r, 'split': 'test'} for r in synthetic_rows('counting', 2, 'test_id', size=56)], root / 'data' / 'flat')  # one table, split 'test'
     base = ['--model', str(tiny_path), '--preset', 'greedy', '--max-new-tokens', '4', '--no-progress']
     one_error_line(rft_eval(base + ['--data', 'flat', '--split', 'test_id'], env), "field 'split'", 'test_id', 'test')
     one_error_line(rft_eval(base + ['--data', 'cnt', '--split', 'val'], env), "field 'split'", 'val', 'test_id, test_ood')
