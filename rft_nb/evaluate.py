@@ -6,18 +6,21 @@ Docs: https://rft-nb.github.io/rft_nb/evaluate.html.md"""
 
 # %% ../nbs/33_evaluate.ipynb #ac8a4cd9
 from __future__ import annotations
-import argparse, json, os
+import argparse, hashlib, json, os
 from pathlib import Path
 
 from .config import InputError, add_settings_args, settings_from_args, run_cli
-from .families import FAMILIES, BoxConvention, ModelView, get_family
+from .families import FAMILIES, BoxConvention, ModelView, get_family, family_of
 from .schema import DataError
-from .inference import SAMPLING, sampling_settings, TransformersBackend, OpenAIBackend, VLLMBackend, run_inference
+from .inference import (SAMPLING, sampling_settings, TransformersBackend, OpenAIBackend, VLLMBackend, run_inference,
+                              load_predictions)
 from .scoring import write_results, metrics_markdown, compare_runs, load_results
 from .report import plot_task_bars, plot_reward_health, write_rollout_viewer
 
 # %% auto #0
-__all__ = ['resolve_data', 'load_eval_data', 'eval_parser', 'cli_view', 'main', 'report_parser', 'report', 'cli', 'report_main']
+__all__ = ['RUN_KEY', 'resolve_data', 'load_eval_data', 'eval_parser', 'check_family_flag', 'cli_view', 'adapter_label',
+           'default_out', 'files_fingerprint', 'data_fingerprint', 'key_changes', 'check_out', 'prepare_out',
+           'run_identity', 'main', 'report_parser', 'report', 'cli', 'report_main']
 
 # %% ../nbs/33_evaluate.ipynb #7b1fa60c
 def resolve_data(data, st) -> Path:
@@ -28,6 +31,10 @@ def resolve_data(data, st) -> Path:
     if q.exists(): return q
     raise FileNotFoundError(f"dataset {data!r} not found (not a path, not under data_dir {st.path('data_dir')}; settings: {st.file})")
 
+def _split_names(ds) -> list[str]:
+    "The split names the rows of a one-table dataset carry."
+    return sorted(set(ds['split'])) if 'split' in ds.column_names else []
+
 def load_eval_data(path, splits=None, limit: int | None = None):
     "A dataset folder in the row schema as one `Dataset`, keeping only `splits` (all test splits of a DatasetDict by default)."
     import datasets
@@ -37,10 +44,16 @@ def load_eval_data(path, splits=None, limit: int | None = None):
         missing = [s for s in names if s not in ds]
         if missing: raise DataError(f"no split(s) {', '.join(missing)}; has {', '.join(ds)}", path, field='split')
         ds = datasets.concatenate_datasets([ds[s] for s in names])
-    elif splits: ds = ds.filter(lambda s: s in set(splits), input_columns='split')
+    elif splits:
+        has = _split_names(ds)
+        missing = [s for s in splits if s not in has]
+        if missing: raise DataError(f"no rows of split(s) {', '.join(missing)}; its rows' splits: {', '.join(has) or 'none'}", path, field='split')
+        ds = ds.filter(lambda s: s in set(splits), input_columns='split')
+    if len(ds) == 0: raise DataError("no rows to evaluate", path)
     if limit: ds = ds.select(range(min(limit, len(ds))))
     return ds
 
+# %% ../nbs/33_evaluate.ipynb #e1c3cf14
 def eval_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser('rft-eval', description='Evaluate a model on a dataset in the row schema (resumable).')
     p.add_argument('--model', default=None, help='checkpoint folder, tiny model name or name under models_dir (default: settings model.base_model)')
@@ -48,7 +61,8 @@ def eval_parser() -> argparse.ArgumentParser:
     p.add_argument('--merge', action='store_true', help='merge the adapter before generating')
     p.add_argument('--data', required=True, help='dataset folder (datasets.save_to_disk), or a name under data_dir')
     p.add_argument('--split', action='append', default=None, help='split(s) to evaluate (repeatable; default: every test split)')
-    p.add_argument('--out', default=None, help='output folder (default: output_dir/eval/<model>/<data>)')
+    p.add_argument('--out', default=None, help='output folder (default: output_dir/eval/<model>[+<adapter>]/<data>)')
+    p.add_argument('--overwrite', action='store_true', help='start afresh in --out even if another run wrote predictions there')
     p.add_argument('--backend', choices=['transformers', 'vllm', 'openai'], default='transformers')
     g = p.add_argument_group('the model family (read from the checkpoint for local models; required for --backend openai)')
     g.add_argument('--family', default=None, help=f"model family or model type ({', '.join(FAMILIES)})")
@@ -71,10 +85,17 @@ def eval_parser() -> argparse.ArgumentParser:
     p.add_argument('--no-progress', action='store_true')
     return add_settings_args(p)
 
+def check_family_flag(flag: str, own) -> None:
+    "Refuse a `--family` that contradicts the checkpoint's own family (its config.json's model type)."
+    if get_family(flag) != own:
+        raise InputError(f"--family {flag} disagrees with the checkpoint, whose config.json says {own.name}: "
+                         "drop --family (a local checkpoint names its own family), or pass --box-convention to read its boxes another way")
+
 def cli_view(a, backend) -> ModelView:
     "The model's view for `rft-eval`: the backend's (read from the checkpoint), with command-line overrides; the family is required for a server."
     think = None if a.think_in_prompt is None else a.think_in_prompt == 'yes'
     base = getattr(backend, 'view', None)
+    if a.family is not None and base is not None: check_family_flag(a.family, base.family)
     if a.family is None and base is None:
         if a.box_convention is None:
             raise InputError("--backend openai: the served model's family is unknown, so is its box convention; "
@@ -85,6 +106,106 @@ def cli_view(a, backend) -> ModelView:
     proc = getattr(backend, 'processor', None)
     return ModelView.of(fam, proc, min_pixels=a.min_pixels, max_pixels=a.max_pixels, convention=a.box_convention, think_in_prompt=think)
 
+# %% ../nbs/33_evaluate.ipynb #09bc2883
+def adapter_label(adapter, st) -> str:
+    "An adapter as a folder-name part: its path under `output_dir` (else its last two parts), joined by '-'."
+    p = Path(adapter).expanduser().resolve()
+    try: parts = p.relative_to(st.path('output_dir').resolve()).parts
+    except ValueError: parts = p.parts[-2:]
+    return '-'.join(parts)
+
+def default_out(st, model_name, data: Path, adapter=None) -> Path:
+    "`output_dir/eval/<model>/<data>`, or `<model>+<adapter>/<data>` with an adapter."
+    name = Path(str(model_name)).name
+    if adapter: name += '+' + adapter_label(adapter, st)
+    return st.path('output_dir') / 'eval' / name / Path(data).name
+
+# %% ../nbs/33_evaluate.ipynb #fc5b6889
+def files_fingerprint(folder, patterns=('*.safetensors', '*.bin', '*.json', '*.jinja')) -> str | None:
+    "A short fingerprint of a checkpoint or adapter folder's files (name, size, first and last 64 KiB); None when not a folder."
+    p = Path(folder).expanduser()
+    if not p.is_dir(): return None
+    h = hashlib.sha256()
+    for f in sorted({f for pat in patterns for f in p.glob(pat) if f.is_file()}):
+        size = f.stat().st_size
+        h.update(f"{f.name}:{size}:".encode())
+        with open(f, 'rb') as fh:
+            h.update(fh.read(65536))
+            if size > 65536:
+                fh.seek(max(65536, size - 65536))
+                h.update(fh.read())
+    return h.hexdigest()[:16]
+
+def data_fingerprint(folder) -> str:
+    "A dataset folder's identity: the `_fingerprint` datasets wrote in each split's state.json (the folder's path if none)."
+    p = Path(folder)
+    fps = [f"{s.parent.relative_to(p)}:{json.loads(s.read_text()).get('_fingerprint')}" for s in sorted(p.rglob('state.json'))]
+    return hashlib.sha256('\n'.join(fps).encode()).hexdigest()[:16] if fps else str(p.resolve())
+
+# %% ../nbs/33_evaluate.ipynb #49d48d22
+RUN_KEY = ('model', 'model_files', 'adapter', 'adapter_files', 'backend', 'merge', 'family', 'box_convention', 'point_convention',
+           'think_in_prompt', 'min_pixels', 'max_pixels', 'sampling', 'system_prompt', 'data_files')
+
+def key_changes(old: dict, new: dict, keys=RUN_KEY) -> list[str]:
+    "What differs between two runs' `keys`, one `field: old -> new` each (sampling setting by setting)."
+    out = []
+    for k in keys:
+        a, b = old.get(k), new.get(k)
+        if a == b: continue
+        if k == 'sampling' and isinstance(a, dict) and isinstance(b, dict):
+            out += [f"sampling.{s}: {a.get(s)} -> {b.get(s)}" for s in sorted(set(a) | set(b)) if a.get(s) != b.get(s)]
+        elif k.endswith('_files'):
+            name = k[:-len('_files')]
+            if old.get(name) == new.get(name): out.append(f"{name}: same name, other files")
+            elif name not in RUN_KEY: out.append(f"{name}: {old.get(name)} -> {new.get(name)}")
+        else: out.append(f"{k}: {a} -> {b}")
+    return out
+
+# %% ../nbs/33_evaluate.ipynb #ac09bbde
+def _write_json(path: Path, obj):
+    "Write JSON atomically (a kill leaves the old file or the new one)."
+    tmp = path.with_name(path.name + '.tmp')
+    tmp.write_text(json.dumps(obj, indent=1))
+    os.replace(tmp, path)
+
+def check_out(out: Path, meta: dict, keys=RUN_KEY) -> int:
+    "How many predictions in `out` this run may keep; an error naming what differs when another run made them."
+    pred, cfg = out / 'predictions.jsonl', out / 'eval_config.json'
+    have = load_predictions(pred, repair=False)
+    if not have: return 0
+    try: old = json.loads(cfg.read_text()) if cfg.is_file() else None
+    except json.JSONDecodeError: old = None
+    if old is None:
+        raise InputError(f"{pred} holds {len(have)} predictions but no readable {cfg.name} says what made them: "
+                         "give another --out, or --overwrite to start afresh")
+    changes = key_changes(old, meta, keys)
+    if changes:
+        raise InputError(f"{pred} holds {len(have)} predictions made by another run ({'; '.join(changes)}): "
+                         "give another --out, or --overwrite to start afresh")
+    return len(have)
+
+def prepare_out(out: Path, meta: dict, overwrite: bool = False) -> int:
+    "Make `out` this run's: predictions another run made are refused (removed with `overwrite`); returns how many are kept."
+    if overwrite:
+        for name in ('predictions.jsonl', 'results.json', 'results.md'): (out / name).unlink(missing_ok=True)
+    n = check_out(out, meta)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json(out / 'eval_config.json', meta)
+    return n
+
+# %% ../nbs/33_evaluate.ipynb #5d9bcd7b
+def run_identity(a, st, model_name) -> dict:
+    "What made a run's predictions, as `eval_config.json` records it: names with their files' fingerprints."
+    if a.backend == 'openai': model, files = str(model_name), None
+    else:
+        from rft_nb.models import resolve_model_path, ModelLoadError
+        try: path = resolve_model_path(a.model, st)
+        except ModelLoadError: path = a.model or st.get('model', 'base_model')     # a hub id vLLM fetches itself
+        model, files = str(path), files_fingerprint(path)
+    adapter = str(Path(a.adapter).expanduser().resolve()) if a.adapter else None
+    return dict(model=model, model_files=files, adapter=adapter, adapter_files=files_fingerprint(adapter) if adapter else None,
+                merge=bool(a.adapter and a.merge), min_pixels=a.min_pixels, max_pixels=a.max_pixels)
+
 def main(argv=None):
     "`rft-eval`: inference (resumable) + metrics; writes eval_config.json, predictions.jsonl, results.json, results.md."
     a = eval_parser().parse_args(argv)
@@ -94,17 +215,20 @@ def main(argv=None):
                                  max_new_tokens=a.max_new_tokens, seed=a.seed)
     model_name = a.served_model or a.model or st.get('model', 'base_model')
     out = ((Path(a.out) if Path(a.out).is_absolute() else st.path('output_dir') / a.out) if a.out
-           else st.path('output_dir') / 'eval' / Path(str(model_name)).name / data.name)
+           else default_out(st, model_name, data, a.adapter))
     ds = load_eval_data(data, a.split, a.limit)
+    meta = dict(**run_identity(a, st, model_name), data=str(Path(data).resolve()), data_files=data_fingerprint(data),
+                splits=a.split, backend=a.backend, sampling=sampling, system_prompt=not a.no_system_prompt, n_rows=len(ds))
+    if a.family and a.backend != 'openai' and Path(meta['model']).is_dir():
+        check_family_flag(a.family, family_of(meta['model']))
+    if not a.overwrite: check_out(out, meta, [k for k in RUN_KEY if k in meta])   # before loading a model: refuse early
     if a.backend == 'openai':
         backend = OpenAIBackend(a.base_url, model_name, os.environ.get(a.api_key_env), a.concurrency, send_top_k=not a.no_top_k)
     elif a.backend == 'vllm': backend = VLLMBackend(a.model or st.get('model', 'base_model'), a.adapter, seed=sampling['seed'])
     else: backend = TransformersBackend.from_pretrained(a.model, a.adapter, a.merge, settings=st)
     view = cli_view(a, backend)
-    meta = dict(model=str(model_name), adapter=a.adapter, data=str(data), splits=a.split, backend=a.backend, sampling=sampling,
-                system_prompt=not a.no_system_prompt, n_rows=len(ds), **view.to_dict())
-    out.mkdir(parents=True, exist_ok=True)
-    (out / 'eval_config.json').write_text(json.dumps(meta, indent=1))
+    meta.update(view.to_dict())
+    prepare_out(out, meta, a.overwrite)
     preds = run_inference(ds, backend, out / 'predictions.jsonl', sampling, a.batch_size, not a.no_system_prompt,
                           not a.no_progress, view=view)
     res = write_results(out, preds, meta, a.categories.split(',') if a.categories else None)
@@ -112,6 +236,7 @@ def main(argv=None):
     print(f"wrote {out / 'predictions.jsonl'}, {out / 'results.json'}, {out / 'results.md'}")
     return res
 
+# %% ../nbs/33_evaluate.ipynb #3d9239c8
 def report_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser('rft-report', description='Compare evaluation runs in one table (paper style).')
     p.add_argument('runs', nargs='*', help='run folders (or results.json files), optionally NAME=PATH')
@@ -149,8 +274,8 @@ def report(argv=None):
         print('reward health:', out)
 
 def cli(argv=None):
-    "Console script `rft-eval`."
-    return run_cli('rft-eval', main, argv)
+    "Console script `rft-eval` (returns None: a console script's return value becomes its exit status)."
+    run_cli('rft-eval', main, argv)
 
 def report_main(argv=None):
     "Console script `rft-report`."

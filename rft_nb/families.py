@@ -15,11 +15,12 @@ from .answers import (completion_text, extract_answer, no_objects, finite_box, p
                             one_number, choice_letter, trance_steps)
 
 # %% auto #0
-__all__ = ['QWEN_VISION_TOKENS', 'FAMILIES', 'NORM1000_UNITS', 'smart_resize', 'BoxConvention', 'to_model_box', 'from_model_box',
-           'ModelFamily', 'UnknownFamilyError', 'get_family', 'model_type_of', 'family_of', 'convention_for_model',
-           'opens_think', 'full_completion', 'processor_pixels', 'ModelView', 'box_units_text', 'detection_answer',
-           'grounding_answer', 'answer_text', 'parse_answer_boxes', 'render_row_for_convention',
-           'render_for_convention', 'solution_boxes', 'pred_boxes', 'pred_box', 'parse_completion']
+__all__ = ['QWEN2_MIN_PIXELS', 'QWEN2_MAX_PIXELS', 'QWEN_VISION_TOKENS', 'FAMILIES', 'NORM1000_UNITS', 'smart_resize',
+           'BoxConvention', 'to_model_box', 'from_model_box', 'ModelFamily', 'UnknownFamilyError', 'get_family',
+           'model_type_of', 'family_of', 'convention_for_model', 'opens_think', 'full_completion', 'processor_pixels',
+           'ModelView', 'box_units_text', 'detection_answer', 'grounding_answer', 'answer_text', 'parse_answer_boxes',
+           'render_row_for_convention', 'render_for_convention', 'solution_boxes', 'pred_boxes', 'pred_box',
+           'parse_completion']
 
 # %% ../nbs/04_families.ipynb #c1e21ec5
 def smart_resize(height: int, width: int, factor: int = 28, min_pixels: int = 56 * 56, max_pixels: int = 14 * 14 * 4 * 1280) -> tuple[int, int]:
@@ -38,14 +39,18 @@ def smart_resize(height: int, width: int, factor: int = 28, min_pixels: int = 56
         w_bar = math.ceil(width * beta / factor) * factor
     return h_bar, w_bar
 
+# %% ../nbs/04_families.ipynb #bff095f0
+QWEN2_MIN_PIXELS = 4 * 28 * 28        # 3,136: Qwen2-VL / Qwen2.5-VL preprocessor_config.json "min_pixels"
+QWEN2_MAX_PIXELS = 16384 * 28 * 28    # 12,845,056: their "max_pixels" (4 to 16,384 image tokens)
+
 # %% ../nbs/04_families.ipynb #fa978f16
 @dataclass(frozen=True)
 class BoxConvention:
     "How a model writes boxes: `norm1000`, `norm1`, `pixel` (original image) or `resized` (pixels after `smart_resize`)."
     kind: str = 'norm1000'
     factor: int = 28
-    min_pixels: int = 56 * 56
-    max_pixels: int = 14 * 14 * 4 * 1280
+    min_pixels: int = QWEN2_MIN_PIXELS     # a bare `resized` means Qwen2.5-VL's processor limits
+    max_pixels: int = QWEN2_MAX_PIXELS
 
     KINDS = ('norm1000', 'norm1', 'pixel', 'resized')
 
@@ -62,7 +67,7 @@ class BoxConvention:
         s = str(s).strip()
         if s.startswith('resized'):
             parts = s.split('-')[1:]
-            try: f, mn, mx = (int(p) for p in parts) if parts else (28, 56 * 56, 14 * 14 * 4 * 1280)
+            try: f, mn, mx = (int(p) for p in parts) if parts else (28, QWEN2_MIN_PIXELS, QWEN2_MAX_PIXELS)
             except ValueError: raise InputError(f"bad box convention {s!r}; expected resized-FACTOR-MINPIXELS-MAXPIXELS") from None
             return cls('resized', f, mn, mx)
         return cls(s)
@@ -104,8 +109,8 @@ class ModelFamily:
     point_kind: str = 'norm1000'                # how it writes points: a `BoxConvention` kind
     patch_size: int = 14                        # vision patch side in pixels
     merge_size: int = 2                         # patches merged per side into one image token
-    min_pixels: int = 56 * 56                   # the image processor's default pixel limits
-    max_pixels: int = 28 * 28 * 1280
+    min_pixels: int = QWEN2_MIN_PIXELS          # the pixel limits of the checkpoints' preprocessor_config.json
+    max_pixels: int = QWEN2_MAX_PIXELS
     think_in_prompt: bool = False               # the generation prompt opens `<think>` (family default)
     engines: tuple[str, ...] = ('vllm', 'transformers')  # engines that serve it besides Unsloth's
     vision_tokens: tuple[str, ...] = QWEN_VISION_TOKENS    # placeholders a completion must never contain
@@ -142,11 +147,16 @@ class ModelFamily:
         w, h = self.seen_size(width, height, min_pixels, max_pixels)
         return (w // self.factor) * (h // self.factor)
 
+    def vision_patches(self, width: int, height: int, min_pixels: int | None = None, max_pixels: int | None = None) -> int:
+        "Patches the vision tower encodes for one image (its sequence length before the merger)."
+        w, h = self.seen_size(width, height, min_pixels, max_pixels)
+        return (w // self.patch_size) * (h // self.patch_size)
+
 # %% ../nbs/04_families.ipynb #f23c2b68
 FAMILIES: dict[str, ModelFamily] = {f.name: f for f in [
-    ModelFamily('qwen2-vl', ('qwen2_vl',), 'norm1000', 'norm1000', 14, 2, 56 * 56, 28 * 28 * 1280,
+    ModelFamily('qwen2-vl', ('qwen2_vl',), 'norm1000', 'norm1000', 14, 2, QWEN2_MIN_PIXELS, QWEN2_MAX_PIXELS,
                 examples=('Qwen/Qwen2-VL-2B-Instruct', 'Qwen/Qwen2-VL-7B-Instruct')),
-    ModelFamily('qwen2.5-vl', ('qwen2_5_vl',), 'resized', 'resized', 14, 2, 56 * 56, 28 * 28 * 1280,
+    ModelFamily('qwen2.5-vl', ('qwen2_5_vl',), 'resized', 'resized', 14, 2, QWEN2_MIN_PIXELS, QWEN2_MAX_PIXELS,
                 examples=('Qwen/Qwen2.5-VL-3B-Instruct', 'Qwen/Qwen2.5-VL-7B-Instruct')),
     ModelFamily('qwen3-vl', ('qwen3_vl', 'qwen3_vl_moe'), 'norm1000', 'norm1000', 16, 2, 65536, 16777216,
                 examples=('Qwen/Qwen3-VL-2B-Instruct', 'Qwen/Qwen3-VL-4B-Thinking', 'Qwen/Qwen3-VL-30B-A3B-Instruct')),

@@ -17,7 +17,7 @@ from .scoring import score_completion
 
 # %% auto #0
 __all__ = ['SAMPLING', 'sampling_settings', 'model_inputs', 'TransformersBackend', 'to_openai_messages', 'from_openai_messages',
-           'OpenAIBackend', 'vllm_engine_kwargs', 'vllm_request', 'vllm_sampling_kwargs', 'VLLMBackend',
+           'ServerError', 'OpenAIBackend', 'vllm_engine_kwargs', 'vllm_request', 'vllm_sampling_kwargs', 'VLLMBackend',
            'load_predictions', 'run_inference']
 
 # %% ../nbs/31_inference.ipynb #dcb32665
@@ -108,6 +108,9 @@ def from_openai_messages(messages: list[dict]) -> tuple[list[dict], list]:
         msgs.append({'role': m['role'], 'content': c})
     return msgs, images
 
+class ServerError(InputError, RuntimeError):
+    "A server that cannot be reached or does not answer as an OpenAI-compatible one: the user's URL, name or key to fix."
+
 class OpenAIBackend:
     "Completions from an OpenAI-compatible `/v1/chat/completions` endpoint (vllm serve, hosted models)."
     name = 'openai'
@@ -140,10 +143,14 @@ class OpenAIBackend:
                 with urllib.request.urlopen(req, timeout=self.timeout) as r: resp = json.loads(r.read())
                 return resp['choices'][0]['message']['content'] or ''
             except urllib.error.HTTPError as e:
-                err = RuntimeError(f"{self.url}: HTTP {e.code}: {e.read()[:500].decode(errors='replace')}")
+                body = ' '.join(e.read()[:500].decode(errors='replace').split())
+                err = ServerError(f"{self.url}: HTTP {e.code}: {body}")
                 if e.code < 500 and e.code != 429: raise err from None
-            except (urllib.error.URLError, TimeoutError, ConnectionError, KeyError, json.JSONDecodeError) as e:
-                err = RuntimeError(f"{self.url}: {type(e).__name__}: {e}")
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
+                err = ServerError(f"{self.url}: cannot reach the server ({getattr(e, 'reason', e)}) after {attempt + 1} "
+                                  "tries: is it running, and is --base-url right?")
+            except (KeyError, IndexError, TypeError, json.JSONDecodeError) as e:
+                err = ServerError(f"{self.url}: not an OpenAI-compatible chat completion ({type(e).__name__}: {e})")
             if attempt < self.retries: time.sleep(min(2 ** attempt, 30))
         raise err
 

@@ -11,21 +11,21 @@ from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from .train import ConfigError, LANGUAGE_LORA_TARGETS, lora_target_regex, pick_backend, choose_generation_engine
 from .stack import architecture_for
-from .families import smart_resize
+from .families import get_family
 
 GIB = 2 ** 30
 
 # %% auto #0
-__all__ = ['GIB', 'A100_SHEET', 'GPUS', 'GPU_ALIASES', 'MODEL_CONFIG_DIR', 'DEFAULT_MAX_PIXELS', 'DEFAULT_MIN_PIXELS',
-           'LOGPROB_TILE', 'NF4_BLOCK', 'CUDA_OVERHEAD_GIB', 'VLLM_OVERHEAD_GIB', 'GPU_COLUMNS', 'GPUSpec', 'gpu_spec',
-           'model_entries', 'find_model', 'known_models', 'meta_model', 'is_vision', 'ParamCounts', 'count_params',
-           'recipe_kind', 'read_recipe', 'ModelInfo', 'resolve_model', 'Setup', 'vision_geometry', 'image_tokens',
-           'TextDims', 'text_dims', 'layer_activation_bytes', 'checkpointed_bytes', 'activation_bytes', 'logits_bytes',
-           'kv_bytes_per_token', 'recurrent_state_bytes', 'lora_param_count', 'nf4_bytes', 'quantised_linear_params',
-           'read_accelerate_config', 'read_deepspeed_config', 'setup_from_recipe', 'ModelFacts', 'model_facts',
-           'facts_for', 'trainable_params', 'memory_parts', 'vision_act_per_patch', 'phase_bytes', 'peak_bytes',
-           'fits_gpu', 'largest_batch', 'forward_flops_per_token', 'step_time_bound', 'Plan', 'plan_setup',
-           'plan_recipe', 'format_plan', 'plan_parser', 'plan_main', 'recipes_table']
+__all__ = ['GIB', 'A100_SHEET', 'GPUS', 'GPU_ALIASES', 'MODEL_CONFIG_DIR', 'LOGPROB_TILE', 'NF4_BLOCK', 'CUDA_OVERHEAD_GIB',
+           'VLLM_OVERHEAD_GIB', 'GPU_COLUMNS', 'GPUSpec', 'gpu_spec', 'model_entries', 'find_model', 'known_models',
+           'meta_model', 'is_vision', 'ParamCounts', 'count_params', 'recipe_kind', 'read_recipe', 'ModelInfo',
+           'resolve_model', 'Setup', 'image_cost', 'TextDims', 'text_dims', 'layer_activation_bytes',
+           'checkpointed_bytes', 'activation_bytes', 'logits_bytes', 'kv_bytes_per_token', 'recurrent_state_bytes',
+           'lora_param_count', 'nf4_bytes', 'quantised_linear_params', 'read_accelerate_config',
+           'read_deepspeed_config', 'setup_from_recipe', 'ModelFacts', 'model_facts', 'facts_for', 'trainable_params',
+           'memory_parts', 'vision_act_per_patch', 'phase_bytes', 'peak_bytes', 'fits_gpu', 'largest_batch',
+           'forward_flops_per_token', 'step_time_bound', 'Plan', 'plan_setup', 'plan_recipe', 'format_plan',
+           'plan_parser', 'plan_main', 'recipes_table']
 
 # %% ../nbs/21_plan.ipynb #171d21aa
 @dataclass(frozen=True)
@@ -243,28 +243,16 @@ class Setup:
     def generation_batch(self) -> int: return self.per_device_batch * self.steps_per_generation
 
 # %% ../nbs/21_plan.ipynb #d1eed9e4
-DEFAULT_MAX_PIXELS = {'qwen2_vl': 12845056, 'qwen2_5_vl': 12845056, 'qwen3_vl': 16777216, 'qwen3_5': 16777216}
-DEFAULT_MIN_PIXELS = {'qwen2_vl': 3136, 'qwen2_5_vl': 3136, 'qwen3_vl': 65536, 'qwen3_5': 65536}
-
-def vision_geometry(config: dict) -> tuple[int, int]:
-    "(patch_size, spatial_merge_size) of a model config."
-    v = config.get('vision_config') or {}
-    patch = v.get('patch_size') or v.get('spatial_patch_size') or 14
-    return int(patch), int(v.get('spatial_merge_size', 2))
-
-def image_tokens(config: dict, max_pixels: int | None = None, min_pixels: int | None = None,
-                 size: tuple[int, int] | None = None) -> tuple[int, int, tuple[int, int]]:
-    "(LM tokens, vision patches, resized (h, w)) for one image: `size` (h, w), or a square of `max_pixels` pixels."
-    patch, merge = vision_geometry(config)
-    mt = config.get('model_type', 'qwen2_vl')
-    lo = min_pixels or DEFAULT_MIN_PIXELS.get(mt, 3136)
-    hi = max_pixels or DEFAULT_MAX_PIXELS.get(mt, 12845056)
+def image_cost(config: dict, max_pixels: int | None = None, min_pixels: int | None = None,
+               size: tuple[int, int] | None = None) -> tuple[int, int, tuple[int, int]]:
+    "(LM tokens, vision patches, resized (h, w)) of one image for the config's family: `size` (h, w), or a square of `max_pixels` pixels."
+    fam = get_family(config.get('model_type', ''))
     if size is None:
         side = int(math.isqrt(max_pixels)) if max_pixels else 1024
         size = (side, side)
-    h, w = smart_resize(size[0], size[1], factor=patch * merge, min_pixels=lo, max_pixels=hi)
-    patches = (h // patch) * (w // patch)
-    return patches // (merge * merge), patches, (h, w)
+    h, w = size
+    sw, sh = fam.seen_size(w, h, min_pixels, max_pixels)
+    return fam.image_tokens(w, h, min_pixels, max_pixels), fam.vision_patches(w, h, min_pixels, max_pixels), (sh, sw)
 
 # %% ../nbs/21_plan.ipynb #143212e3
 @dataclass(frozen=True)
@@ -429,7 +417,7 @@ def setup_from_recipe(kind, args, raw: dict, model: ModelInfo, recipe_path=None,
     fp32 = raw.get('bf16', True) is False and not raw.get('fp16', False)
     dataset = str(getattr(args, 'dataset_path', '') or '')
     n_img = images if images is not None else (2 if re.search(r'spatial|trance', dataset) else 1)
-    toks, patches, hw = image_tokens(model.config, args.image_max_pixels, args.image_min_pixels, image_size)
+    toks, patches, hw = image_cost(model.config, args.image_max_pixels, args.image_min_pixels, image_size)
     if not args.image_max_pixels and image_size is None:
         notes.append(f"no image_max_pixels in the recipe: assumed a 1024x1024 image ({toks} tokens); larger images cost more")
     s = Setup(kind=kind, backend=be, use_lora=bool(args.use_lora), load_in_4bit=bool(args.load_in_4bit), lora_r=int(args.lora_r),
@@ -760,7 +748,7 @@ def plan_main(argv=None):
     if a.image_size:
         m = re.fullmatch(r'(\d+)[x,](\d+)', a.image_size)
         if not m:
-            print('error: --image-size must be HxW, e.g. 480x640', file=sys.stderr)
+            print('rft-plan: error: --image-size must be HxW, e.g. 480x640', file=sys.stderr)
             sys.exit(2)
         size = (int(m.group(1)), int(m.group(2)))
     out = []
@@ -771,7 +759,7 @@ def plan_main(argv=None):
                             images=a.images, image_size=size, completion_tokens=a.completion_tokens)
             out.append(p.to_json() if a.json else format_plan(p))
     except (ConfigError, ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"rft-plan: error: {e}", file=sys.stderr)
         sys.exit(2)
     print(json.dumps(out[0] if len(out) == 1 else out, indent=1, default=str) if a.json else '\n\n'.join(out))
 

@@ -22,8 +22,8 @@ from .prompts import PROMPTS
 
 # %% auto #0
 __all__ = ['TASKS', 'SPLITS', 'FEATURES', 'COLUMNS', 'STR_COLUMNS', 'REPORT_NAME', 'DataError', 'BuildReport', 'resolve_image',
-           'to_pil', 'split_order', 'check_spatial', 'make_row', 'validate_row', 'save_dataset', 'load_report',
-           'load_data']
+           'to_pil', 'split_order', 'check_spatial', 'make_row', 'validate_row', 'no_rows_error', 'save_dataset',
+           'load_report', 'load_data']
 
 # %% ../nbs/06_schema.ipynb #c60b964d
 TASKS = ('classification', 'detection', 'grounding', 'counting', 'geometry', 'trance', 'custom',
@@ -234,6 +234,7 @@ def _write_split(rows: Iterable[dict], path: Path, report: BuildReport, seen: se
                 if not skip_invalid: raise
                 report.skip(e); continue
             seen.add(row['id']); batch.append({c: row[c] for c in COLUMNS}); n += 1
+            report.splits[row['split']] = report.splits.get(row['split'], 0) + 1   # what the rows say, not the folder
             if len(batch) >= batch_size: flush()
         flush(); w.finalize()
     return n
@@ -248,6 +249,12 @@ def _move_into_place(tmp: Path, out: Path, overwrite: bool):
         except BaseException: os.replace(old / 'ds', out); raise
         shutil.rmtree(old, ignore_errors=True)
     else: os.replace(tmp, out)
+
+def no_rows_error(report: BuildReport, file=None) -> DataError:
+    "The error for a build that kept no row: how many were skipped and why the first was."
+    if not report.skipped: return DataError("no rows to write: the input holds none", file)
+    first = DataError(**{**report.skipped[0], 'file': None})
+    return DataError(f"no rows to write: all {len(report.skipped)} were invalid (the first: {first}); fix them", file)
 
 def save_dataset(rows, out, *, overwrite: bool = False, skip_invalid: bool = False, report: BuildReport | None = None,
                  file=None, validate: bool = True) -> Dataset | DatasetDict:
@@ -264,8 +271,9 @@ def save_dataset(rows, out, *, overwrite: bool = False, skip_invalid: bool = Fal
         for split, rs in parts.items():
             p = stage / f"{split or 'data'}.arrow"
             k = _write_split(rs, p, report, seen, skip_invalid, file, validate)
-            report.splits[split or 'all'] = k; report.written += k
+            report.written += k
             sets[split] = Dataset.from_file(str(p))
+        if report.written == 0: raise no_rows_error(report, file)
         ds = sets[None] if None in sets else DatasetDict(sets)
         tmp = Path(tempfile.mkdtemp(prefix=out.name + '.tmp-', dir=out.parent))
         ds.save_to_disk(str(tmp))

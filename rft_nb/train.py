@@ -19,17 +19,17 @@ log = logging.getLogger('rft_nb.train')
 # %% auto #0
 __all__ = ['log', 'ALGORITHMS', 'LANGUAGE_LORA_TARGETS', 'VISION_MODULES', 'VISION_LORA_TARGETS', 'GENERATION_ENGINES',
            'VISION_SPECIAL_TOKENS', 'PROMPT_ALIGNED', 'REF_LOGP_PAD', 'COMPLETION_ALIGNED', 'FULL_ALIGNED',
-           'TRL_READ_AGAINST', 'TRL_PRIVATE_METHODS', 'TRL_PRIVATE_UTILS', 'TRL_REWARD_METRICS', 'SamplingArgs',
-           'RFTArgs', 'RFTSFTConfig', 'RFTGRPOConfig', 'ConfigError', 'parse_config', 'world_size', 'pick_backend',
-           'check_config', 'unsloth_vllm_problems', 'trl_vllm_problems', 'pick_generation_engine', 'model_types_for',
-           'choose_generation_engine', 'apply_generation_engine', 'load_training_data', 'model_view',
+           'TRL_READ_AGAINST', 'TRL_PRIVATE_METHODS', 'TRL_PRIVATE_UTILS', 'TRL_REWARD_METRICS', 'RUN_LOGS',
+           'SamplingArgs', 'RFTArgs', 'RFTSFTConfig', 'RFTGRPOConfig', 'ConfigError', 'parse_config', 'world_size',
+           'pick_backend', 'check_config', 'unsloth_vllm_problems', 'trl_vllm_problems', 'pick_generation_engine',
+           'model_types_for', 'choose_generation_engine', 'apply_generation_engine', 'load_training_data', 'model_view',
            'check_reward_columns', 'read_pass_rates', 'filter_by_difficulty', 'lora_target_regex', 'load_trl_model',
            'unsloth_load_kwargs', 'unsloth_peft_kwargs', 'load_unsloth_model', 'suppress_vision_tokens',
            'image_thumbnail', 'RolloutRecorder', 'gather_objects', 'group_verdicts', 'take_rows', 'Schedule',
            'generation_schedule', 'trl_advantages', 'trl_contract_problems', 'check_trl_contract', 'SamplingState',
            'DynamicSampling', 'SamplingCallback', 'grpo_trainer_class', 'save_outputs', 'last_complete_checkpoint',
-           'resolve_run_paths', 'generated_before', 'step_generations', 'budget_spent', 'train_grpo', 'train_sft',
-           'dry_run', 'close_distributed', 'sft_main', 'grpo_main', 'main']
+           'start_logs', 'resolve_run_paths', 'generated_before', 'step_generations', 'budget_spent', 'train_grpo',
+           'train_sft', 'dry_run', 'close_distributed', 'sft_main', 'grpo_main', 'main']
 
 # %% ../nbs/20_train.ipynb #20418a58
 ALGORITHMS = {  # name -> {GRPOConfig / project field: (value, where the number comes from)}
@@ -176,7 +176,13 @@ def parse_config(cls, argv: list[str] | None = None):
     import torch
     if not torch.cuda.is_available():  # bf16/fp16 cannot run here: train in fp32 on the CPU (TRL's configs default to bf16)
         argv += ['--use_cpu', 'true', '--bf16', 'false', '--fp16', 'false']
-    (args,) = TrlParser((cls,)).parse_args_and_config(argv)
+    try: (args,) = TrlParser((cls,)).parse_args_and_config(argv)
+    except ValueError as e:      # TRL's and transformers' own checks of the settings (e.g. batch vs num_generations)
+        msg = ' '.join(str(e).split())
+        if 'num_generations' in msg:
+            msg += (" (the generation batch is per_device_train_batch_size x processes x steps_per_generation: "
+                    "pick a --num_generations that divides it, or change the batch)")
+        raise ConfigError(msg) from None
     return args
 
 # %% ../nbs/20_train.ipynb #d284c6b7
@@ -927,6 +933,29 @@ def last_complete_checkpoint(output_dir) -> str | None:
     done = [p for p in Path(output_dir).glob('checkpoint-*') if p.name.split('-')[-1].isdigit() and (p / 'trainer_state.json').is_file()]
     return str(max(done, key=lambda p: int(p.name.split('-')[-1]))) if done else None
 
+# %% ../nbs/20_train.ipynb #ba8a675a
+RUN_LOGS = ('rollouts.jsonl', 'sampling.jsonl', 'rollouts_images.jsonl')
+
+def _step_of(line: str) -> int | None:
+    try: rec = json.loads(line)
+    except json.JSONDecodeError: return None
+    return rec.get('step') if isinstance(rec, dict) else None
+
+def start_logs(output_dir, resumed_at: int = 0) -> dict[str, int]:
+    "The run's logs as it starts: emptied for a fresh run, steps 1..N kept for a run resumed at step N; {file: records kept}."
+    kept = {}
+    for name in RUN_LOGS:
+        p = Path(output_dir) / name
+        if not p.is_file(): continue
+        lines = p.read_text().splitlines() if resumed_at else []
+        if name != 'rollouts_images.jsonl':            # thumbnails carry no step: kept whole on resume
+            lines = [l for l in lines if (_step_of(l) or 0) >= 1 and _step_of(l) <= resumed_at]
+        tmp = p.with_name(p.name + '.tmp')
+        tmp.write_text(''.join(l + '\n' for l in lines))
+        os.replace(tmp, p)
+        kept[name] = len(lines)
+    return kept
+
 # %% ../nbs/20_train.ipynb #fe773528
 def _prepare(args, for_grpo: bool):
     "Backend, model and processor for `args`, after every early check."
@@ -1020,6 +1049,9 @@ def train_grpo(args: RFTGRPOConfig) -> dict:
     apply_generation_engine(args, engine)
     if not args.use_vllm: args.generation_kwargs = suppress_vision_tokens(proc, args.generation_kwargs)
     rec = RolloutRecorder(Path(args.output_dir) / 'rollouts.jsonl', args.rollout_log_steps)
+    if int(os.environ.get('RANK', '0')) == 0 and (resumed_at or not resume):   # a checkpoint of unknown step: logs kept whole
+        if start_logs(args.output_dir, resumed_at):
+            log.info(f"[rft_nb] {args.output_dir}: earlier logs " + (f"kept up to step {resumed_at}" if resumed_at else "cleared (a fresh run)"))
     trainer_cls = grpo_trainer_class()  # resolved now: after `import unsloth` this sits on Unsloth's patched GRPOTrainer
     trainer = trainer_cls(model=model, reward_funcs=rec.wrap(funcs), args=args, train_dataset=rows, processing_class=proc,
                           callbacks=[rec, SamplingCallback(state)])

@@ -135,6 +135,6 @@ def test_spatial_tutorial(spatial_run):
     assert all(set(json.loads(l)['rewards']) == {'format', 'pointing', 'point_distance'}
                for l in (run / 'grpo_outcome' / 'rollouts.jsonl').read_text().splitlines())
     assert '| 0 | outcome+process |' in printed and '| 0 | cot_sft |' in printed       # the comparison table was displayed
-    assert 'qwen2.5-vl  resized-28-3136-1003520' in printed and "'spatial_process': 1.0" in printed
+    assert 'qwen2.5-vl  resized-28-3136-12845056' in printed and "'spatial_process': 1.0" in printed
     pngs = [o for c in code for o in c.get('outputs', []) if 'data' in o and 'image/png' in o.data]
     assert len(pngs) >= 5                                                             # scenes, OOD scenes, predictions of 3 models
