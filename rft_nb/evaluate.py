@@ -149,8 +149,8 @@ def report(argv=None):
         print('reward health:', out)
 
 def cli(argv=None):
-    "Console script `rft-eval`."
-    return run_cli('rft-eval', main, argv)
+    "Console script `rft-eval` (returns None: a console script hands its return value to sys.exit, and a dict there exits 1)."
+    run_cli('rft-eval', main, argv)
 
 def report_main(argv=None):
     "Console script `rft-report`."

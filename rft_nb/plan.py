@@ -760,7 +760,7 @@ def plan_main(argv=None):
     if a.image_size:
         m = re.fullmatch(r'(\d+)[x,](\d+)', a.image_size)
         if not m:
-            print('error: --image-size must be HxW, e.g. 480x640', file=sys.stderr)
+            print('rft-plan: error: --image-size must be HxW, e.g. 480x640', file=sys.stderr)
             sys.exit(2)
         size = (int(m.group(1)), int(m.group(2)))
     out = []
@@ -771,7 +771,7 @@ def plan_main(argv=None):
                             images=a.images, image_size=size, completion_tokens=a.completion_tokens)
             out.append(p.to_json() if a.json else format_plan(p))
     except (ConfigError, ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"rft-plan: error: {e}", file=sys.stderr)
         sys.exit(2)
     print(json.dumps(out[0] if len(out) == 1 else out, indent=1, default=str) if a.json else '\n\n'.join(out))
 
