@@ -11,7 +11,7 @@ export TORCH_EXTENSIONS_DIR ?= $(CURDIR)/.cache/torch_extensions
 # The pinned GPU packages' wheels (Unsloth, unsloth_zoo, vLLM) and DeepSpeed's sdist, read offline by the tests.
 WHEELS := .cache/wheels
 
-.PHONY: install demo test check-readme check-clean check-export nbtest pytest check-install export clean-nbs readme lint docs outputs nb-budget wheels check-gpu-extra gpu-wheels gpu-check-cpu
+.PHONY: install demo test check-readme check-clean check-export nbtest pytest check-install export clean-nbs readme lint docs outputs nb-budget nb-calm wheels check-gpu-extra gpu-wheels gpu-check-cpu
 
 install: $(VENV)/.installed
 
@@ -63,6 +63,11 @@ outputs: install
 # Each notebook and each stored output within pyproject's [tool.rft_nb.notebook_budget].
 nb-budget: install
 	@$(PY) scripts/nb_budget.py
+
+# Stored outputs without known-harmless library noise and without a figure shown twice (scripts/nb_calm.py).
+# Not yet part of `test`: the tutorials' stored outputs predate the fixes and need `make outputs NBS=...` first.
+nb-calm: install
+	@$(PY) scripts/nb_calm.py $(NBS)
 
 # Downloaded once per checkout (vLLM's wheel is about 320 MB); the GPU-stack tests skip, saying why, without them.
 wheels: $(WHEELS)/.done

@@ -6,7 +6,7 @@ Docs: https://rft-nb.github.io/rft_nb/builders.html.md"""
 
 # %% ../nbs/08_builders.ipynb #ee4d1f2b
 from __future__ import annotations
-import argparse, csv, json, os, random, re, sys
+import argparse, csv, fnmatch, json, os, random, re, sys
 from pathlib import Path
 
 from PIL import Image
@@ -19,10 +19,10 @@ from .schema import (TASKS, FEATURES, DataError, BuildReport, make_row, validate
                            resolve_image, _image_value)
 
 # %% auto #0
-__all__ = ['LABEL_FORMATS', 'IMAGE_EXTS', 'read_records', 'infer_task', 'convert_custom', 'from_json', 'from_coco',
-           'read_label_rows', 'read_label_file', 'from_label_file', 'from_image_folder', 'from_refcoco', 'from_lisa',
-           'from_clevr_math', 'from_geometry', 'trance_answer', 'from_trance', 'build_parser', 'run_command', 'build',
-           'main']
+__all__ = ['HUB_SHARD', 'LABEL_FORMATS', 'IMAGE_EXTS', 'read_records', 'infer_task', 'convert_custom', 'from_json', 'hub_shards',
+           'shard_records', 'hub_image', 'from_hf', 'from_coco', 'read_label_rows', 'read_label_file',
+           'from_label_file', 'from_image_folder', 'from_refcoco', 'from_lisa', 'from_clevr_math', 'from_geometry',
+           'trance_answer', 'from_trance', 'build_parser', 'run_command', 'build', 'main']
 
 # %% ../nbs/08_builders.ipynb #9d9a8b8c
 def read_records(file, rows: list | None = None) -> list | object:
@@ -89,14 +89,16 @@ def _guard(convert, items, report: BuildReport, skip_invalid: bool, file=None, r
 # %% ../nbs/08_builders.ipynb #7766c69a
 _TRANCE_STEP = re.compile(r"(\w+)\((\w+),\s*'?(\w+)'?\)")
 
-def infer_task(solution: str) -> str:
-    "The task a solution looks like."
+def infer_task(solution: str, problem: str = '') -> str:
+    "The task a solution (and its problem) looks like."
     a = answer_text(solution)
     if 'Position' in a or a == 'No Objects': return 'detection'
     if parse_answer_boxes(a, 'grounding'): return 'grounding'
     if re.fullmatch(r'-?\d+', a): return 'counting'
     if re.fullmatch(r'[A-Ea-e]', a): return 'geometry'
     if _TRANCE_STEP.search(a) and all(m.group(1) in TRANCE_FUNCTIONS for m in _TRANCE_STEP.finditer(a)): return 'trance'
+    # Visual-RFT's classification prompt ("... Please identify the species of the flower ...") and ours ask the same way
+    if a and re.search(r'\bidentify the\b', problem, re.I): return 'classification'
     return 'custom'
 
 # %% ../nbs/08_builders.ipynb #d8322568
@@ -116,21 +118,26 @@ def _row_id(raw, i, prefix, file):
 
 # %% ../nbs/08_builders.ipynb #3fefc44e
 def convert_custom(raw: dict, i: int, *, file=None, image_root=None, task=None, split='train', box_convention='norm1000',
-                   embed_images=False, add_format_instruction=True, source='', _cache=None) -> dict:
+                   embed_images=False, add_format_instruction=True, source='', _cache=None,
+                   images: list | None = None, # already-read [(image value, (width, height))]: a Hub dataset's image bytes
+                  ) -> dict:
     "One custom JSON row -> a schema row (a `DataError` naming the field when it cannot be)."
     if not isinstance(raw, dict): raise DataError(f"expected a JSON object, got {type(raw).__name__}", file, i)
     rid = _row_id(raw, i, Path(str(file or 'row')).stem, file)
     def bad(fld, reason): return DataError(reason, file, i, rid, fld)
-    imgs = raw.get('image', raw.get('images'))
-    if imgs is None: raise bad('image', 'missing field')
-    imgs = [imgs] if isinstance(imgs, str) else imgs
-    if not isinstance(imgs, list) or not imgs: raise bad('image', f"expected a path or a list of paths, got {imgs!r:.60}")
-    resolved = [resolve_image(p, image_root, file, i, rid, 'image', _cache) for p in imgs]
-    (w, h) = resolved[0][1]
+    if images is None:
+        imgs = raw.get('image', raw.get('images'))
+        if imgs is None: raise bad('image', 'missing field')
+        imgs = [imgs] if isinstance(imgs, str) else imgs
+        if not isinstance(imgs, list) or not imgs: raise bad('image', f"expected a path or a list of paths, got {imgs!r:.60}")
+        images = [(_image_value(p, embed_images), size) for p, size in
+                  (resolve_image(p, image_root, file, i, rid, 'image', _cache) for p in imgs)]
+    imgs = images
+    (w, h) = images[0][1]
     problem = _str_field(raw, 'problem', file, i, rid, alts=('question',))
     solution = _str_field(raw, 'solution', file, i, rid, alts=('answer',))
     if '<answer>' not in solution: solution = f"<answer>{solution.strip()}</answer>"
-    t = task or raw.get('task') or infer_task(solution)
+    t = task or raw.get('task') or infer_task(solution, problem)
     if t not in TASKS: raise bad('task', f"unknown task {t!r}; known: {', '.join(TASKS)}")
     try: conv = BoxConvention.parse(box_convention)
     except ValueError as e: raise bad('box_convention', str(e)) from None
@@ -157,7 +164,7 @@ def convert_custom(raw: dict, i: int, *, file=None, image_root=None, task=None, 
     meta = {k: v for k, v in raw.items() if k not in known}
     reasoning = raw.get('reasoning', '')
     if not isinstance(reasoning, str): raise bad('reasoning', 'expected a string')
-    return make_row(rid, t, [_image_value(p, embed_images) for p, _ in resolved],
+    return make_row(rid, t, [v for v, _ in images],
                     ensure_format_instruction(problem) if add_format_instruction else problem, solution, split=raw.get('split', split) if isinstance(raw.get('split', split), str) else split,
                     reasoning=reasoning, prompt_template='custom', image_size=[w, h], boxes=boxes, box_convention=str(conv),
                     category=category, classes=raw.get('classes') or [], options=raw.get('options') or raw.get('choices') or [],
@@ -173,6 +180,107 @@ def from_json(file, image_root=None, out=None, *, task: str | None = None, split
     conv = lambda raw, i: convert_custom(raw, i, file=file, image_root=image_root, task=task, split=split, box_convention=box_convention,
                                          embed_images=embed_images, add_format_instruction=add_format_instruction, _cache=cache)
     return _emit(_guard(conv, read_records(file, rows), report, skip_invalid, file, rows), out, report, skip_invalid, overwrite, file)
+
+# %% ../nbs/08_builders.ipynb #8d3bab7d
+HUB_SHARD = re.compile(r"(?P<split>\w+?)-\d{5}-of-\d{5}$")   # the Hub's shard names: data/train-00000-of-00002.parquet
+
+def _readme_data_files(folder: Path) -> dict | None:
+    "{split: [glob patterns]} of the first config in a Hub README.md's YAML header, or None."
+    import yaml
+    readme = folder / 'README.md'
+    if not readme.is_file(): return None
+    m = re.match(r"---\n(.*?)\n---", readme.read_text(errors='replace'), re.S)
+    try: head = yaml.safe_load(m.group(1)) if m else None
+    except yaml.YAMLError as e: raise DataError(f"YAML header cannot be read: {e}", readme) from None
+    configs = head.get('configs') if isinstance(head, dict) else None
+    if not configs or not isinstance(configs[0], dict) or not configs[0].get('data_files'): return None
+    files = configs[0]['data_files']
+    if isinstance(files, (str, list)) and not (isinstance(files, list) and files and isinstance(files[0], dict)):
+        files = [{'split': 'train', 'path': files}]
+    return {f['split']: [f['path']] if isinstance(f['path'], str) else list(f['path']) for f in files}
+
+def hub_shards(source) -> list[tuple[str, Path]]:
+    "(split, shard file) of a Hub download (Parquet), a `save_to_disk` folder or a Hub name (Arrow), in split order."
+    from rft_nb.schema import split_order
+    folder = Path(source).expanduser()
+    if not folder.exists(): found = _hub_name_shards(source)
+    elif not folder.is_dir(): raise DataError("expected a dataset folder (Parquet shards or save_to_disk), got a file", folder)
+    elif (folder / 'dataset_dict.json').is_file() or (folder / 'state.json').is_file():   # save_to_disk
+        subs = [folder] if (folder / 'state.json').is_file() else [folder / s for s in json.loads((folder / 'dataset_dict.json').read_text())['splits']]
+        found = [(s.name if s != folder else 'train', folder / s / f['filename'])
+                 for s in subs for f in json.loads((s / 'state.json').read_text())['_data_files']]
+    else:
+        patterns = _readme_data_files(folder)
+        files = sorted(p for p in folder.rglob('*.parquet') if not any(q.startswith('.') for q in p.relative_to(folder).parts))
+        if patterns:
+            found = [(split, p) for split, pats in patterns.items() for p in files
+                     if any(p.relative_to(folder).match(g) or fnmatch.fnmatch(str(p.relative_to(folder)), g) for g in pats)]
+        else:
+            def split_of(p):
+                m = HUB_SHARD.match(p.stem)
+                if m: return m['split']
+                return p.parent.name if p.parent != folder and p.parent.name != 'data' else 'train'   # the parquet-converter's CONFIG/SPLIT/0000.parquet
+            found = [(split_of(p), p) for p in files]
+    if not found: raise DataError("no Parquet shards (*.parquet) and not a save_to_disk folder (dataset_dict.json / state.json)", folder)
+    return sorted(found, key=lambda sp: (split_order(sp[0]), str(sp[1])))
+
+def _hub_name_shards(name) -> list[tuple[str, Path]]:
+    "(split, cached Arrow file) of the Hub dataset `OWNER/NAME`, downloaded by `datasets` (needs the network)."
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+", str(name)): raise DataError("no such folder (nor a Hub name OWNER/NAME)", name)
+    import datasets
+    try: ds = datasets.load_dataset(str(name))
+    except Exception as e: raise DataError(f"not a local folder, and the Hub dataset cannot be loaded ({type(e).__name__}: {e})", name) from None
+    ds = ds if isinstance(ds, datasets.DatasetDict) else {'train': ds}
+    return [(split, Path(f['filename'])) for split, d in ds.items() for f in d.cache_files]
+
+def shard_records(shard: Path):
+    "The rows of one Parquet or Arrow shard as dicts, images left as stored ({'bytes', 'path'}: nothing decoded)."
+    import pyarrow as pa, pyarrow.parquet as pq
+    try:
+        if shard.suffix == '.parquet': batches = pq.ParquetFile(shard).iter_batches(batch_size=256)
+        else: batches = pa.ipc.open_stream(pa.memory_map(str(shard))).read_all().to_batches(256)
+        for b in batches: yield from b.to_pylist()
+    except (pa.ArrowException, OSError) as e: raise DataError(f"cannot be read as {shard.suffix[1:]} ({type(e).__name__}: {e})", shard) from None
+
+# %% ../nbs/08_builders.ipynb #64d68cd3
+def hub_image(cell, image_root, file=None, row=None, id=None, embed: bool = False, _cache=None) -> tuple[dict, tuple[int, int]]:
+    "(image value, (width, height)) of a Hub dataset's image cell: bytes stay bytes; a path is read under `image_root`."
+    def bad(reason): return DataError(reason, file, row, id, 'image')
+    data = cell.get('bytes') if isinstance(cell, dict) else cell if isinstance(cell, (bytes, bytearray)) else None
+    if data:
+        import io
+        from PIL import Image as PILImage
+        try:
+            with PILImage.open(io.BytesIO(data)) as im: size = im.size
+        except Exception as e: raise bad(f"image bytes cannot be read ({type(e).__name__}: {e})") from None
+        return {'path': None, 'bytes': bytes(data)}, size
+    path = cell.get('path') if isinstance(cell, dict) else cell
+    if not path: raise bad(f"expected image bytes or a path, got {cell!r:.60}")
+    p, size = resolve_image(path, image_root, file, row, id, 'image', _cache)
+    return _image_value(p, embed), size
+
+# %% ../nbs/08_builders.ipynb #0a2d097d
+def from_hf(source, out=None, *, task: str | None = None, split: str | None = None, image_root=None,
+            box_convention: str = 'norm1000', skip_invalid: bool = False, embed_images: bool = False,
+            add_format_instruction: bool = True, overwrite: bool = False):
+    "A Hugging Face dataset (Hub download of Parquet shards, `save_to_disk` folder, or Hub name) -> dataset; rows keep their split unless `split` is given."
+    if task is not None and task not in TASKS: raise DataError(f"unknown task {task!r}; known: {', '.join(TASKS)}", source, field='task')
+    shards = hub_shards(source)
+    report, cache = BuildReport(source=str(source)), {}
+    def rows():
+        for sp, shard in shards:
+            root = image_root if image_root is not None else shard.parent
+            def conv(raw, i, sp=sp, shard=shard, root=root):
+                if not isinstance(raw, dict): raise DataError(f"expected a row, got {type(raw).__name__}", shard, i)
+                raw = {'id': f"{sp}/{shard.stem}/{i}", **raw}   # unique across shards and splits
+                cell = raw.get('image', raw.get('images'))
+                if cell is None: raise DataError('missing field', shard, i, raw['id'], 'image')
+                cells = cell if isinstance(cell, list) else [cell]
+                ims = [hub_image(c, root, shard, i, raw['id'], embed_images, cache) for c in cells]
+                return convert_custom(raw, i, file=shard, task=task, split=split or sp, box_convention=box_convention,
+                                      add_format_instruction=add_format_instruction, source=str(source), images=ims)
+            yield from _guard(conv, shard_records(shard), report, skip_invalid, shard)
+    return _emit(rows(), out, report, skip_invalid, overwrite, source)
 
 # %% ../nbs/08_builders.ipynb #148a8c7d
 def from_coco(ann_file, image_dir, out=None, *, categories=None, novel=None, use: str = 'all', k_shot: int | None = None,
@@ -474,6 +582,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser('from-json', help='custom JSON/JSONL (Visual-RFT or Reason-RFT shape)'); p.add_argument('file'); _common(p)
     p.add_argument('--task', default=None, choices=TASKS); p.add_argument('--box-convention', default='norm1000')
     p.add_argument('--no-format-instruction', action='store_true', help='keep problems exactly as given')
+    p = sub.add_parser('from-hf', help="a Hugging Face dataset: Hub download (Parquet shards), save_to_disk folder, or Hub name (online)")
+    p.add_argument('source', help='dataset folder, or OWNER/NAME on the Hub'); _common(p)
+    p.set_defaults(split=None)   # each row keeps its source split unless --split names one
+    p.add_argument('--task', default=None, choices=TASKS); p.add_argument('--box-convention', default='norm1000')
+    p.add_argument('--no-format-instruction', action='store_true', help='keep problems exactly as given')
     for name in ('coco', 'lvis'):
         p = sub.add_parser(name, help=f'{name.upper()}-format detection JSON'); p.add_argument('ann_file'); _common(p)
         p.add_argument('--categories', nargs='*', default=None); p.add_argument('--novel', nargs='*', default=None)
@@ -506,7 +619,7 @@ def run_command(args, settings) -> object:
     root = lambda: args.image_root or str(settings.path('image_root'))
     seed = getattr(args, 'seed', None)
     seed = settings.int('run', 'seed') if seed is None and hasattr(args, 'seed') else seed
-    name = {'from-json': lambda: Path(args.file).stem, 'lisa': lambda: Path(args.folder).name, 'synthetic': lambda: f"synthetic-{args.family}",
+    name = {'from-json': lambda: Path(args.file).stem, 'from-hf': lambda: Path(args.source).name, 'lisa': lambda: Path(args.folder).name, 'synthetic': lambda: f"synthetic-{args.family}",
             'classification': lambda: Path(args.folder or args.labels).stem, 'geometry': lambda: Path(args.path).stem}.get(
                 args.cmd, lambda: Path(getattr(args, 'file', None) or args.ann_file).stem)()
     out = args.resolved_out = args.out or str(settings.path('data_dir') / name)
@@ -518,6 +631,9 @@ def run_command(args, settings) -> object:
     if args.cmd == 'from-json':
         return from_json(args.file, root(), out, task=args.task, box_convention=args.box_convention,
                          add_format_instruction=not args.no_format_instruction, **kw)
+    if args.cmd == 'from-hf':   # relative image paths: under --image-root, else the dataset's own folder
+        return from_hf(args.source, out, task=args.task, image_root=args.image_root, box_convention=args.box_convention,
+                       add_format_instruction=not args.no_format_instruction, **kw)
     if args.cmd in ('coco', 'lvis'):
         return from_coco(args.ann_file, root(), out, categories=args.categories, novel=args.novel, use=args.use, k_shot=args.k_shot,
                          seed=seed, box_convention=args.box_convention, **kw)

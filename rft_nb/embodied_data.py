@@ -361,6 +361,7 @@ def show_embodied(rows, preds: dict | None = None, n: int = 8, cols: int = 4, ti
             flat[j * k + 1].imshow(_as_pil(row['images'][1]))
             flat[j * k + 1].set_title('depth (near is bright)', fontsize=6.5)
     fig.tight_layout()
+    plt.close(fig)   # returned, not left open: a notebook shows it once (as the cell's value)
     return fig
 
 # %% ../nbs/07b_embodied_data.ipynb #5af209e9

@@ -399,4 +399,6 @@ def show_samples(rows, n: int = 8, cols: int = 4, title_len: int = 40):
         ax.imshow(ims[0])
         q = json.loads(row['meta']).get('question', '') if row['meta'] else ''
         ax.set_title(f"{q[:title_len]}\n-> {row['answer'][:title_len]}", fontsize=7)
-    fig.tight_layout(); return fig
+    fig.tight_layout()
+    plt.close(fig)   # returned, not left open: a notebook shows it once (as the cell's value), scripts do not pile up figures
+    return fig

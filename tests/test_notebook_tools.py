@@ -87,3 +87,46 @@ def test_stored_outputs_name_no_machine_paths(tmp_path):
     assert cells[1].outputs[0]['data']['text/plain'] == "'nbs'"
     scrubbed = run_notebooks.scrub('/tmp/tmpab_12cd/x and /work/other', root=Path('/work/other'))
     assert scrubbed == '<tmp>/x and .', scrubbed
+
+
+nb_calm = _script('nb_calm')
+
+
+def test_calm_names_noise_and_figures_shown_twice(tmp_path):
+    "scripts/nb_calm.py (`make nb-calm`): known-harmless library lines and a figure stored twice in one cell are named."
+    out = nbformat.v4.new_output
+    png = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=='
+    twice = nbformat.v4.new_code_cell('show_samples(ds)')
+    twice.outputs = [out('execute_result', data={'image/png': png, 'text/plain': '<Figure>'}, execution_count=1),
+                     out('display_data', data={'image/png': png, 'text/plain': '<Figure>'})]
+    noisy = nbformat.v4.new_code_cell('train()')
+    noisy.outputs = [out('stream', name='stderr', text="Failed to load CPU gemm_4bit_forward from kernels-community: No module named 'kernels'\n"),
+                     out('stream', name='stdout', text='[WARNING] [real_accelerator.py:213:get_accelerator] Setting accelerator to CPU. '
+                                                        'If you have GPU or other accelerator, we were unable to detect it.\n'),
+                     out('stream', name='stderr', text='Loading weights:   0%|          | 0/81 [00:00<?, ?it/s]'),
+                     out('stream', name='stdout', text="{'loss': '0.5', 'grad_norm': '1.2', 'epoch': '1'}\n")]
+    calm = nbformat.v4.new_code_cell('fig')
+    calm.outputs = [out('execute_result', data={'image/png': png, 'text/plain': '<Figure>'}, execution_count=2),
+                    out('stream', name='stdout', text="{'accuracy': 0.5}\nloss went down\n")]
+    p = tmp_path / 'noisy.ipynb'
+    nbformat.write(nbformat.v4.new_notebook(cells=[twice, noisy, calm]), p)
+    bad = nb_calm.problems(p)
+    assert [b.split(': ', 1)[1].split(':')[0] for b in bad] == ['cell 0 (id {}) output 1'.format(twice.id)] + \
+        ['cell 1 (id {}) output {}'.format(noisy.id, j) for j in range(4)], bad
+    assert 'again' in bad[0] and 'bitsandbytes' in bad[1] and 'DeepSpeed' in bad[2] and 'weight-loading' in bad[3] and 'log dict' in bad[4]
+    with pytest.raises(SystemExit): nb_calm.main([str(p)])
+
+
+def test_show_samples_returns_the_figure_and_leaves_none_open():
+    "A figure both returned and left open is drawn twice in a notebook (once as the value, once by the inline backend)."
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    from rft_nb.synthetic import make_synthetic, show_samples
+    from rft_nb.embodied_data import show_embodied
+    plt.close('all')
+    fig = show_samples(make_synthetic('counting', 2, size=56), 2)
+    assert len(fig.axes) >= 2 and plt.get_fignums() == []
+    from rft_nb.embodied_data import make_embodied
+    fig = show_embodied(make_embodied('pointing', 2), n=2)
+    assert len(fig.axes) >= 1 and plt.get_fignums() == []
