@@ -108,5 +108,5 @@ def test_eval_and_then(ws):
     "`rft-eval ... && echo ok` reaches `echo ok`, the way a shell script chains commands."
     args = ' '.join(f"'{a}'" for a in fill(CASES['rft-eval'][0], ws)).replace(f"{ws['root']}/eval", f"{ws['root']}/eval2")
     r = subprocess.run(f"{BIN / 'rft-eval'} {args} && echo ok", shell=True, cwd=ws['root'], env=ws['env'],
-                       capture_output=True, text=True, timeout=600)
+                       capture_output=True, text=True, timeout=1800)
     assert r.returncode == 0 and r.stdout.strip().endswith('ok'), r.stderr[-3000:]

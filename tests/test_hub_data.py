@@ -161,7 +161,7 @@ def test_bad_rows_named(ws, tmp_path):
     assert not (tmp_path / 'out').exists()   # nothing half-written
     ok(run(ws, 'rft-data', 'from-hf', src, '--out', tmp_path / 'out', '--skip-invalid'))
     rep = json.loads((tmp_path / 'out' / 'build_report.json').read_text())
-    assert rep['written'] == 3 and [(Path(s['file']).name, s['row'], s['field']) for s in rep['skipped']] == \
+    assert rep['rows_written'] == 3 and [(Path(s['file']).name, s['row'], s['field']) for s in rep['skipped']] == \
         [('train-00001-of-00002.parquet', 0, 'solution')]
 
 
