@@ -15,7 +15,7 @@
 #   4 notebooks the gpu-flagged notebook cells: skipped, saying why (they need hub checkpoints and vLLM)
 #   5 bench     benchmarks/grpo_gpu.py (Unsloth QLoRA / Unsloth 16-bit LoRA / TRL + PEFT LoRA on Qwen2-VL-2B and
 #               Qwen3-VL-2B shapes, rft-plan beside the measured peak)
-# --skip STAGE (repeatable) skips a stage; --budget-s S, --pytest-timeout-s S; --bench-arg ARG passes ARG to grpo_gpu.py.
+# --skip STAGE (repeatable) skips a stage; --budget-s S, --imports-timeout-s S, --pytest-timeout-s S; --bench-arg ARG passes ARG to grpo_gpu.py.
 # Everything goes under $OUT (the device tool's folder; --out DIR or outputs/gpu_check elsewhere), 8 files at most:
 #   gpu_check.log, figures.json (stages, versions, benchmark figures), RESULTS_lines.md (ready to paste into
 #   benchmarks/RESULTS.md), pytest_gpu.xml, grpo_gpu.json, grpo_gpu.md.
@@ -42,6 +42,7 @@ while [ $# -gt 0 ]; do
     --wheels) WHEELS="$2"; shift ;;
     --site) SITE="$2"; shift ;;
     --pytest-timeout-s) T_PYTEST="$2"; shift ;;
+    --imports-timeout-s) T_IMPORTS="$2"; shift ;;
     --bench-arg) BENCH_ARGS+=("$2"); shift ;;
     --skip) SKIP_STAGES="$SKIP_STAGES $2"; shift ;;
     -h|--help) usage; exit 0 ;;

@@ -44,7 +44,10 @@ def test_gpu_check_cpu_mode(cache_dir, tmp_path):
     trains 2 GRPO steps of exactly 8 tokens per completion on both tiny models with timings split and rft-plan's
     prediction, skips Unsloth saying why; log, figures.json, RESULTS lines, junit XML and the benchmark's files under --out."""
     out = tmp_path / 'out'
-    p = run_check(['--cpu', '--out', str(out)], check_env(cache_dir, tmp_path))
+    # generous limits: this proves the plumbing on a CPU that may be shared (about 1-3 min alone on 2 cores); the
+    # budget and the timeouts themselves are proven by the two tests below
+    slack = ['--budget-s', '1700', '--imports-timeout-s', '600', '--pytest-timeout-s', '600', '--bench-arg', '--run-timeout-s=600']
+    p = run_check(['--cpu', '--out', str(out), *slack], check_env(cache_dir, tmp_path), timeout=1800)
     assert p.returncode == 0, p.stdout[-6000:] + p.stderr[-3000:]
     assert out_files_ok(out) == {'gpu_check.log', 'figures.json', 'RESULTS_lines.md', 'pytest_gpu.xml', 'grpo_gpu.json', 'grpo_gpu.md'}
     fig = json.loads((out / 'figures.json').read_text())
