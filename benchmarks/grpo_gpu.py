@@ -224,9 +224,9 @@ def run_one(spec: dict) -> dict:
 # --- rft-plan's prediction -----------------------------------------------------------------------------------------
 def plan_prediction(cfg: dict, name: str, method: str, lens: dict, a, gpu: str | None) -> dict:
     "rft-plan's memory plan for the run's own settings (same model config, batch, image, completion length)."
-    from rft_nb.plan import ModelInfo, Setup, plan_setup, gpu_spec, image_tokens
+    from rft_nb.plan import ModelInfo, Setup, plan_setup, gpu_spec, image_cost
     backend, q4, _ = METHODS[method]
-    _, patches, _ = image_tokens(cfg, size=(a.image_size, a.image_size))
+    _, patches, _ = image_cost(cfg, size=(a.image_size, a.image_size))
     s = Setup(kind='grpo', backend=backend, use_lora=True, load_in_4bit=q4, lora_r=16, dtype_bytes=4 if a.cpu else 2,
               gradient_checkpointing=True, per_device_batch=a.generations, grad_accum=1, steps_per_generation=1,
               num_generations=a.generations, beta=0.0, prompt_text_tokens=lens['text_tokens'], images_per_sample=1,
