@@ -191,6 +191,8 @@ def fix_links(soup, page, src, pages_by_nb, site_url):
         parts = urlsplit(href)
         if parts.scheme or parts.netloc or not parts.path.endswith('.ipynb'): continue
         target = pages_by_nb.get(posixpath.normpath(posixpath.join(src.parent.as_posix(), parts.path)))
+        if target is None and src.as_posix() == 'index.ipynb' and parts.path.startswith('nbs/'):
+            target = pages_by_nb.get(posixpath.normpath(parts.path[len('nbs/'):]))  # the index is the README: repository paths
         if target is None: continue  # left as it is: the link check reports it
         a['href'] = relative(target, page) + (f'#{parts.fragment}' if parts.fragment else '')
 

@@ -96,7 +96,8 @@ def test_zero2_grpo(env, tiny_path):
     st = state(g, 2)
     assert st['global_step'] == 2 and any('rewards/format/mean' in l for l in st['log_history'])
     rows = [json.loads(l) for l in (g / 'rollouts.jsonl').read_text().splitlines()]
-    assert len(rows) == 2 * 2 and len({r['step'] for r in rows}) == 2   # the main process's 2 completions of each step
+    assert len(rows) == 2 * 2 * 2 and len({r['step'] for r in rows}) == 2   # 2 completions of each step from each of the 2 processes (gathered)
+    assert all(sum(r['step'] == s for r in rows) == 4 for s in (1, 2))
     loads_at_full_shape(g, tiny_path)
 
 def test_zero3_offload_sft(env, tiny_path):

@@ -151,7 +151,7 @@ def tiny_site(tmp_path_factory):
         nbformat.v4.new_markdown_cell('## Step one\nBack to [geometry](../02_geometry.ipynb#use); [gone](../99_gone.ipynb).'),
         nbformat.v4.new_code_cell('broken()', outputs=[nbformat.v4.new_output('display_data', data={'image/png': 'bm90IGEgcG5n', 'text/plain': 'x'})])])
     nbformat.write(geo, proc / '02_geometry.ipynb')
-    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell('# tiny\nSee [geometry](02_geometry.ipynb).')]),
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell('# tiny\nSee [geometry](02_geometry.ipynb), [as the README links it](nbs/02_geometry.ipynb).')]),
                    proc / 'index.ipynb')
     nbformat.write(walk, proc / 'tutorials' / 'walk.ipynb')
     out = tmp / 'site'
@@ -168,6 +168,7 @@ def test_tiny_site_pages_options_and_links(tiny_site):
     assert '{target=' not in geo and 'target="_blank"' in geo                                             # pandoc attributes
     assert 'id="box_iou"' in geo and 'href="tutorials/walk.html#step-one"' in geo and 'href="geometry.html#box_iou"' in geo
     assert 'href="../geometry.html#use"' in (tiny_site / 'tutorials' / 'walk.html').read_text()
+    assert (tiny_site / 'index.html').read_text().split('<main>')[1].count('href="geometry.html"') == 2   # the index is the README: repository paths too
     bad = broken_links(tiny_site)
     assert [(p.name, ref, why) for p, ref, why in bad] == [('walk.html', '../99_gone.ipynb', 'no such file')]
 
