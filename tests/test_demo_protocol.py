@@ -50,3 +50,32 @@ def test_card_verdicts(tmp_path, monkeypatch):
         (tmp_path / f'seed{s}.json').write_text(json.dumps(_rec(s, 1.0, -6.0 - 0.4 * i)))             # the control wins every seed
     _, rep = dp.card(seeds)
     assert {v['verdict'] for v in rep['claims']['GRPO beats continued CoT-SFT at equal CPU'].values()} == {'reversed'}
+
+# --- the few-shot adaptation card (benchmarks/demo_fewshot.py reuses the statistics above) ---
+import sys
+sys.path.insert(0, str(ROOT / 'benchmarks'))
+spec_fs = importlib.util.spec_from_file_location('demo_fewshot', ROOT / 'benchmarks' / 'demo_fewshot.py')
+fs = importlib.util.module_from_spec(spec_fs); spec_fs.loader.exec_module(fs)
+
+def test_fewshot_card(tmp_path):
+    rec = tmp_path / 'r.jsonl'
+    for s in (1, 2, 3, 4):
+        for n in (16, 64):
+            base = dict(mode='confirm', target='test_ood', seed=s, n=n)
+            fs.record(rec, dict(base, arm='start', acc=dict(target=50.0, source=70.0)))
+            fs.record(rec, dict(base, arm='grpo@5e-06', cpu=100, acc=dict(target=60.0 + s, source=69.0)))      # adapts, forgets little
+            fs.record(rec, dict(base, arm='sft@0.0001', cpu=99, acc=dict(target=55.0 + 0.5 * s, source=60.0 - s)))
+    fs.record(rec, dict(mode='pilot', target='test_ood', seed=0, n=16, arm='start', acc=dict(target=50.0, source=70.0)))
+    text, rep = fs.report(rec)
+    v = {(x['shots'], x['measure']): x['verdict'] for x in rep['confirm']}
+    assert v == {(16, 'target'): 'holds', (64, 'target'): 'holds', (16, 'source'): 'holds', (64, 'source'): 'holds'}
+    assert '## pilot' in text and '| 1 | 16 | 50.0 / 70.0 | 61.0 / 69.0 (100) | 55.5 / 59.0 (99) |' in text
+    # SFT wins the target domain on every seed: reversed; one seed against GRPO in-domain: not shown
+    rec.write_text('')
+    for s in (1, 2, 3, 4):
+        base = dict(mode='confirm', target='test_ood', seed=s, n=16)
+        fs.record(rec, dict(base, arm='start', acc=dict(target=50.0, source=70.0)))
+        fs.record(rec, dict(base, arm='grpo@5e-06', cpu=100, acc=dict(target=52.0, source=70.0 + (-9 if s == 4 else 1))))
+        fs.record(rec, dict(base, arm='sft@0.0001', cpu=99, acc=dict(target=58.0 + s, source=69.0)))
+    _, rep = fs.report(rec, 'grpo@5e-06', 'sft@0.0001')
+    assert {(x['measure'], x['verdict']) for x in rep['confirm']} == {('target', 'reversed'), ('source', 'not shown')}
