@@ -10,9 +10,9 @@ import ast, json, math, re
 from collections.abc import Sequence
 
 # %% auto #0
-__all__ = ['ANSWER_RE', 'ANSWER_LINE_RE', 'MAX_ANSWER', 'STEP_PATTERN', 'completion_text', 'extract_answer', 'paper_answer',
-           'no_objects', 'finite_box', 'parse_box_list', 'parse_one_box', 'one_number', 'norm_label', 'choice_letter',
-           'trance_steps']
+__all__ = ['ANSWER_RE', 'ANSWER_LINE_RE', 'MAX_ANSWER', 'THINK_RE', 'STEP_PATTERN', 'completion_text', 'extract_answer',
+           'paper_answer', 'think_text', 'no_objects', 'finite_box', 'parse_box_list', 'parse_one_box', 'one_number',
+           'norm_label', 'choice_letter', 'trance_steps']
 
 # %% ../nbs/03_answers.ipynb #77244ce9
 def completion_text(c) -> str:
@@ -43,6 +43,13 @@ def paper_answer(s: str, dotall: bool = False) -> str:
     "The papers' rule: first `<answer>` content if any (searched with DOTALL only if asked), else all of `s`; stripped."
     m = (ANSWER_RE if dotall else ANSWER_LINE_RE).search(s)
     return m.group(1).strip() if m else s.strip()
+
+THINK_RE = re.compile(r'<think>(.*?)</think>', re.DOTALL)
+
+def think_text(text: str) -> str:
+    "Stripped content of the first `<think>...</think>` block of `text` ('' when there is none)."
+    m = THINK_RE.search(text) if isinstance(text, str) else None
+    return m.group(1).strip() if m else ''
 
 # %% ../nbs/03_answers.ipynb #08dabbce
 def no_objects(s: str) -> bool:

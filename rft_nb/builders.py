@@ -15,8 +15,9 @@ from datasets import Dataset
 from .geometry import box_problem
 from .families import BoxConvention, from_model_box, to_model_box, answer_text, parse_answer_boxes, detection_answer, grounding_answer
 from .prompts import render_prompt, ensure_format_instruction, TRANCE_FUNCTIONS
-from .schema import (TASKS, FEATURES, DataError, BuildReport, make_row, validate_row, save_dataset,
-                           resolve_image, _image_value)
+from .answers import THINK_RE, think_text
+from .schema import (TASKS, FEATURES, REPORT_NAME, DataError, BuildReport, make_row, validate_row, answer_problem,
+                           save_dataset, resolve_image, _image_value)
 
 # %% auto #0
 __all__ = ['HUB_SHARD', 'LABEL_FORMATS', 'IMAGE_EXTS', 'read_records', 'infer_task', 'convert_custom', 'from_json', 'hub_shards',
@@ -120,6 +121,7 @@ def _row_id(raw, i, prefix, file):
 def convert_custom(raw: dict, i: int, *, file=None, image_root=None, task=None, split='train', box_convention='norm1000',
                    embed_images=False, add_format_instruction=True, source='', _cache=None,
                    images: list | None = None, # already-read [(image value, (width, height))]: a Hub dataset's image bytes
+                   report: BuildReport | None = None, # counts the rows whose task was inferred
                   ) -> dict:
     "One custom JSON row -> a schema row (a `DataError` naming the field when it cannot be)."
     if not isinstance(raw, dict): raise DataError(f"expected a JSON object, got {type(raw).__name__}", file, i)
@@ -135,10 +137,19 @@ def convert_custom(raw: dict, i: int, *, file=None, image_root=None, task=None, 
     imgs = images
     (w, h) = images[0][1]
     problem = _str_field(raw, 'problem', file, i, rid, alts=('question',))
+    if not problem.strip(): raise bad('problem', 'empty problem')
     solution = _str_field(raw, 'solution', file, i, rid, alts=('answer',))
-    if '<answer>' not in solution: solution = f"<answer>{solution.strip()}</answer>"
+    think = think_text(solution)     # Reason-RFT writes its chain of thought inside the solution
+    if '<answer>' not in solution and '</answer>' not in solution: solution = f"<answer>{THINK_RE.sub('', solution).strip()}</answer>"
     t = task or raw.get('task') or infer_task(solution, problem)
     if t not in TASKS: raise bad('task', f"unknown task {t!r}; known: {', '.join(TASKS)}")
+    if t == 'trance' and len(imgs) != 2: raise bad('image', f"trance rows need 2 images (initial, final), got {len(imgs)}")
+    for k in ('classes', 'options'):
+        v = raw.get(k, raw.get('choices') if k == 'options' else None) or []
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v): raise bad(k, 'expected a list of strings')
+    options = raw.get('options') or raw.get('choices') or []
+    p = answer_problem(t, solution, options)   # here, so the error names the file's own row
+    if p: raise bad('solution', p)
     try: conv = BoxConvention.parse(box_convention)
     except ValueError as e: raise bad('box_convention', str(e)) from None
     boxes, category = [], ''
@@ -156,18 +167,15 @@ def convert_custom(raw: dict, i: int, *, file=None, image_root=None, task=None, 
         m = re.search(r"category '([^']+)'", problem)
         category = m.group(1) if m else str(raw.get('category', ''))
     elif t == 'classification': category = answer_text(solution)
-    for k in ('classes', 'options'):
-        v = raw.get(k, raw.get('choices') if k == 'options' else None) or []
-        if not isinstance(v, list) or not all(isinstance(x, str) for x in v): raise bad(k, 'expected a list of strings')
-    if t == 'trance' and len(imgs) != 2: raise bad('image', f"trance rows need 2 images (initial, final), got {len(imgs)}")
     known = {'id', 'image', 'images', 'problem', 'question', 'solution', 'answer', 'task', 'classes', 'options', 'choices', 'category', 'reasoning', 'split'}
     meta = {k: v for k, v in raw.items() if k not in known}
     reasoning = raw.get('reasoning', '')
     if not isinstance(reasoning, str): raise bad('reasoning', 'expected a string')
+    if report is not None and not (task or raw.get('task')): report.inferred(t)
     return make_row(rid, t, [v for v, _ in images],
                     ensure_format_instruction(problem) if add_format_instruction else problem, solution, split=raw.get('split', split) if isinstance(raw.get('split', split), str) else split,
-                    reasoning=reasoning, prompt_template='custom', image_size=[w, h], boxes=boxes, box_convention=str(conv),
-                    category=category, classes=raw.get('classes') or [], options=raw.get('options') or raw.get('choices') or [],
+                    reasoning=reasoning or think, prompt_template='custom', image_size=[w, h], boxes=boxes, box_convention=str(conv),
+                    category=category, classes=raw.get('classes') or [], options=options,
                     source=source or str(file or ''), meta=meta)
 
 # %% ../nbs/08_builders.ipynb #3d5ea909
@@ -178,7 +186,8 @@ def from_json(file, image_root=None, out=None, *, task: str | None = None, split
     report, cache = BuildReport(source=str(file)), {}
     rows = []
     conv = lambda raw, i: convert_custom(raw, i, file=file, image_root=image_root, task=task, split=split, box_convention=box_convention,
-                                         embed_images=embed_images, add_format_instruction=add_format_instruction, _cache=cache)
+                                         embed_images=embed_images, add_format_instruction=add_format_instruction, _cache=cache,
+                                         report=report)
     return _emit(_guard(conv, read_records(file, rows), report, skip_invalid, file, rows), out, report, skip_invalid, overwrite, file)
 
 # %% ../nbs/08_builders.ipynb #8d3bab7d
@@ -278,7 +287,8 @@ def from_hf(source, out=None, *, task: str | None = None, split: str | None = No
                 cells = cell if isinstance(cell, list) else [cell]
                 ims = [hub_image(c, root, shard, i, raw['id'], embed_images, cache) for c in cells]
                 return convert_custom(raw, i, file=shard, task=task, split=split or sp, box_convention=box_convention,
-                                      add_format_instruction=add_format_instruction, source=str(source), images=ims)
+                                      add_format_instruction=add_format_instruction, source=str(source), images=ims,
+                                      report=report)
             yield from _guard(conv, shard_records(shard), report, skip_invalid, shard)
     return _emit(rows(), out, report, skip_invalid, overwrite, source)
 
@@ -656,6 +666,11 @@ def build(argv=None) -> int:
     ds = run_command(args, settings_from_args(args))
     sizes = {k: v.num_rows for k, v in ds.items()} if hasattr(ds, 'items') else ds.num_rows
     print(f"rft-data {args.cmd}: wrote {sizes} rows to {args.resolved_out}")
+    report = Path(args.resolved_out) / REPORT_NAME
+    inferred = json.loads(report.read_text()).get('inferred_tasks') if report.is_file() else None
+    if inferred:   # a row without a task got one from its solution's look: say which, so a silent `custom` is not silent
+        print(f"rft-data {args.cmd}: tasks inferred from the solutions: {', '.join(f'{n} {t}' for t, n in sorted(inferred.items()))} "
+              f"(a 'task' field or --task sets them; counts in {report})")
     return 0
 
 def main(argv=None) -> int:

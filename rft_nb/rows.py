@@ -28,7 +28,8 @@ def sft_target(row: dict, mode: str = 'cot', ans_format: str = 'bare') -> str:
     if mode not in MODES: raise ValueError(f"unknown SFT mode {mode!r}; known: {', '.join(MODES)}")
     if mode == 'ans': return row['answer'] if ans_format == 'bare' else f"<answer>{row['answer']}</answer>"
     if not row.get('reasoning'):
-        raise DataError("no reasoning for CoT-SFT (empty); use mode='ans' or add reasoning", id=row.get('id'), field='reasoning')
+        raise DataError("no reasoning for CoT-SFT (empty): train answer-only with --sft_mode ans (mode='ans' in Python), or give "
+                        "the rows a 'reasoning' field (or a <think>...</think> in the solution)", id=row.get('id'), field='reasoning')
     return f"<think>{row['reasoning']}</think><answer>{row['answer']}</answer>"
 
 def _text(t: str) -> list: return [{'type': 'text', 'text': t}]

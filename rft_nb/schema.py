@@ -15,15 +15,16 @@ import datasets
 from datasets import Dataset, DatasetDict, Features, Image, Sequence, Value
 
 from .config import InputError
+from .answers import extract_answer, one_number, choice_letter, trance_steps
 from .geometry import box_problem
 from .families import BoxConvention, answer_text
 from .spatial import mask_size
 from .prompts import PROMPTS
 
 # %% auto #0
-__all__ = ['TASKS', 'SPLITS', 'FEATURES', 'COLUMNS', 'STR_COLUMNS', 'REPORT_NAME', 'DataError', 'BuildReport', 'resolve_image',
-           'to_pil', 'split_order', 'check_spatial', 'make_row', 'validate_row', 'no_rows_error', 'save_dataset',
-           'load_report', 'load_data']
+__all__ = ['TASKS', 'SPLITS', 'FEATURES', 'COLUMNS', 'STR_COLUMNS', 'ANSWER_FORMS', 'REPORT_NAME', 'DataError', 'BuildReport',
+           'resolve_image', 'to_pil', 'split_order', 'check_spatial', 'make_row', 'answer_problem', 'validate_row',
+           'no_rows_error', 'save_dataset', 'load_report', 'load_data']
 
 # %% ../nbs/06_schema.ipynb #c60b964d
 TASKS = ('classification', 'detection', 'grounding', 'counting', 'geometry', 'trance', 'custom',
@@ -78,10 +79,13 @@ class BuildReport:
     skipped: list = field(default_factory=list)
     source: str = ''
     splits: dict = field(default_factory=dict)
+    inferred_tasks: dict = field(default_factory=dict)   # {task: rows that got it by inference (no task given)}
 
     def skip(self, err: DataError): self.skipped.append(err.to_dict())
+    def inferred(self, task: str): self.inferred_tasks[task] = self.inferred_tasks.get(task, 0) + 1
     def to_dict(self) -> dict:
-        return dict(source=self.source, rows_written=self.written, rows_skipped=len(self.skipped), splits=self.splits, skipped=self.skipped)
+        return dict(source=self.source, rows_written=self.written, rows_skipped=len(self.skipped), splits=self.splits,
+                    inferred_tasks=self.inferred_tasks, skipped=self.skipped)
     def save(self, path): Path(path).write_text(json.dumps(self.to_dict(), indent=1, default=str))
 
 # %% ../nbs/06_schema.ipynb #29100e90
@@ -177,6 +181,29 @@ def make_row(id, task: str, images: list, problem: str, solution: str | None = N
                 points=[[float(v) for v in p] for p in points], mask=mask, point_convention=str(point_convention),
                 fixed_convention=bool(fixed_convention))
 
+ANSWER_FORMS = {   # task -> (what its rewards read in the answer, a test of the answer text)
+    'counting': ('one whole number', lambda a: (n := one_number(a)) is not None and n == int(n)),
+    'trance': ('steps such as change_color(0, red)', lambda a: bool(trance_steps(a))),
+}
+
+def answer_problem(task: str, solution: str, options=()) -> str | None:
+    "Why the rewards of `task` cannot read the answer in `solution` (None when they can)."
+    opens, closes = solution.count('<answer>'), solution.count('</answer>')
+    if opens or closes:
+        ans = extract_answer(solution)
+        if (opens, closes) == (1, 0): return 'unclosed <answer>: no </answer> after it'
+        if ans is None or closes != 1:
+            return f"expected one <answer>...</answer> block, found {opens} <answer> and {closes} </answer>" + (' (in the wrong order)' if closes == 1 and opens == 1 else '')
+    else: ans = solution.strip()   # an untagged solution is all answer (the papers' rule)
+    if not ans: return 'empty answer: nothing between <answer> and </answer>'
+    if options:
+        k = choice_letter(ans, options)
+        if k is None or ord(k) - 65 >= len(options):
+            return f"answer {ans!r:.60} names none of the {len(options)} options (an option letter or an option's text)"
+    form = ANSWER_FORMS.get(task)
+    if form and not form[1](ans): return f"a {task} answer must be {form[0]}, got {ans!r:.60}"
+    return None
+
 def validate_row(row: dict, index: int | None = None, file=None) -> dict:
     "`row` if it satisfies the schema, else a `DataError` naming file, row and field."
     rid = row.get('id') if isinstance(row, dict) else None
@@ -209,6 +236,8 @@ def validate_row(row: dict, index: int | None = None, file=None) -> dict:
     if row['task'] == 'grounding' and len(row['boxes']) != 1: raise bad('boxes', f"grounding rows need exactly 1 box, got {len(row['boxes'])}")
     for c in ('classes', 'options'):
         if not isinstance(row[c], (list, tuple)) or not all(isinstance(v, str) for v in row[c]): raise bad(c, 'expected a list of strings')
+    p = answer_problem(row['task'], row['solution'], row['options'])
+    if p: raise bad('solution', p)
     try: json.loads(row['meta'] or '{}')
     except ValueError: raise bad('meta', 'not valid JSON') from None
     check_spatial(row, sz, bad)

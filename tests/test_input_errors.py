@@ -1,4 +1,4 @@
-"Ordinary bad input to the installed commands gives one line naming what to change and exit status 2, not a traceback (issue 30 item 4)."
+"Ordinary bad input to the installed commands gives one line naming what to change and exit status 2, not a traceback (issue 30 items 3, 4, 7)."
 import json, os, socket, subprocess, sys
 from pathlib import Path
 
@@ -78,3 +78,51 @@ def test_build_report_counts_the_rows_splits(tmp_path):
     r = run('rft-data', ['from-json', 'mine.json', '--image-root', str(tmp_path), '--out', str(tmp_path / 'mine')], clean_env(), tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     assert json.loads((tmp_path / 'mine' / 'build_report.json').read_text())['splits'] == {'train': 2, 'test': 1}
+
+
+def test_solutions_the_reward_cannot_read(tmp_path):
+    "Item 3: an unclosed or empty <answer>, a word for a counting answer and an empty problem are bad rows, named; skipped and counted with --skip-invalid; inferred tasks counted."
+    Image.new('RGB', (32, 24)).save(tmp_path / 'a.png')
+    good = [{'id': 'g0', 'image': 'a.png', 'problem': 'How many squares?', 'solution': '<answer>2</answer>'},
+            {'id': 'g1', 'image': 'a.png', 'problem': 'What is left of the cube?', 'solution': '<answer>a red ball</answer>'},
+            {'id': 'g2', 'image': 'a.png', 'problem': 'How many balls?', 'solution': '<answer>1</answer>', 'task': 'counting'}]
+    bad = [({'id': 'b0', 'image': 'a.png', 'problem': 'How many squares?', 'solution': '<answer>3'}, 'solution', 'unclosed <answer>'),
+           ({'id': 'b1', 'image': 'a.png', 'problem': 'How many squares?', 'solution': '<answer></answer>'}, 'solution', 'empty answer'),
+           ({'id': 'b2', 'image': 'a.png', 'problem': 'How many squares?', 'solution': '<answer>three</answer>', 'task': 'counting'},
+            'solution', 'a counting answer must be one whole number'),
+           ({'id': 'b3', 'image': 'a.png', 'problem': '', 'solution': '<answer>3</answer>'}, 'problem', 'empty problem')]
+    root = ['--image-root', str(tmp_path)]
+    for row, fld, why in bad:
+        (tmp_path / 'one.json').write_text(json.dumps([good[0], row]))
+        r = run('rft-data', ['from-json', 'one.json', *root, '--out', str(tmp_path / 'one')], clean_env(), tmp_path)
+        one_error_line(r, 'rft-data', f"one.json: row 1 (id '{row['id']}'): field '{fld}': {why}")
+        assert not (tmp_path / 'one').exists()
+    (tmp_path / 'all.json').write_text(json.dumps([good[0], *(b[0] for b in bad), *good[1:]]))
+    r = run('rft-data', ['from-json', 'all.json', *root, '--out', str(tmp_path / 'all'), '--skip-invalid'], clean_env(), tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rep = json.loads((tmp_path / 'all' / 'build_report.json').read_text())
+    assert (rep['rows_written'], rep['rows_skipped']) == (3, 4), rep
+    assert [(s['row'], s['id'], s['field']) for s in rep['skipped']] == [(1, 'b0', 'solution'), (2, 'b1', 'solution'),
+                                                                          (3, 'b2', 'solution'), (4, 'b3', 'problem')], rep
+    assert rep['inferred_tasks'] == {'counting': 1, 'custom': 1}, rep    # g2 names its task: not inferred
+    assert 'tasks inferred from the solutions: 1 counting, 1 custom' in r.stdout, r.stdout
+
+
+def test_reason_rft_think_in_the_solution_is_the_reasoning(tmp_path):
+    "Item 7: a Reason-RFT solution <think>...</think><answer>...</answer> gives CoT-SFT its reasoning; without any, the error names --sft_mode ans."
+    import datasets
+    from rft_nb.rows import to_sft_rows
+    from rft_nb.schema import DataError
+    Image.new('RGB', (32, 24)).save(tmp_path / 'a.png')
+    rows = [{'id': 'r0', 'image': 'a.png', 'problem': 'How many objects?', 'solution': '<think>two red, one blue</think><answer>3</answer>'},
+            {'id': 'r1', 'image': 'a.png', 'problem': 'How many objects?', 'solution': '<think>ignored</think><answer>2</answer>',
+             'reasoning': 'one red, one blue'}]
+    (tmp_path / 'rr.json').write_text(json.dumps(rows))
+    r = run('rft-data', ['from-json', 'rr.json', '--image-root', str(tmp_path), '--out', str(tmp_path / 'rr')], clean_env(), tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    ds = datasets.load_from_disk(str(tmp_path / 'rr'))
+    assert ds['answer'] == ['3', '2'] and ds['reasoning'] == ['two red, one blue', 'one red, one blue'], ds[:2]
+    targets = [m[-1]['content'][0]['text'] for m in to_sft_rows(ds, 'cot')['messages']]
+    assert targets == ['<think>two red, one blue</think><answer>3</answer>', '<think>one red, one blue</think><answer>2</answer>'], targets
+    try: to_sft_rows(ds.map(lambda _: {'reasoning': ''}, input_columns=['id']), 'cot'); raise AssertionError('no error')
+    except DataError as e: assert '--sft_mode ans' in str(e) and "field 'reasoning'" in str(e), str(e)
