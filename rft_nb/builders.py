@@ -577,7 +577,7 @@ def from_trance(file, image_root, out=None, *, split: str = 'train', skip_invali
 # %% ../nbs/08_builders.ipynb #354fc0f1
 def _common(p, image_root=True):
     if image_root: p.add_argument('--image-root', default=None, help='root of relative image paths (default: settings paths.image_root)')
-    p.add_argument('--out', default=None, help='output dataset folder (default: settings paths.data_dir/NAME)')
+    p.add_argument('--out', default=None, help='output dataset folder; a relative one goes under [paths] data_dir (default: data_dir/NAME)')
     p.add_argument('--split', default='train', help='split name written to every row')
     p.add_argument('--skip-invalid', action='store_true', help='write the good rows and list skipped ones in build_report.json')
     p.add_argument('--overwrite', action='store_true', help='replace an existing output folder (only once the new one is complete)')
@@ -615,7 +615,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser('geometry', help='geometry JSON or a Geometry3K folder'); p.add_argument('path'); _common(p)
     p = sub.add_parser('trance', help='TRANCE-style JSON'); p.add_argument('file'); _common(p)
     p = sub.add_parser('synthetic', help='procedural synthetic data (all splits)'); p.add_argument('family')
-    p.add_argument('--out', default=None); p.add_argument('--n-train', type=int, default=1000); p.add_argument('--n-test', type=int, default=200)
+    p.add_argument('--out', default=None, help='output dataset folder; a relative one goes under [paths] data_dir (default: data_dir/synthetic-FAMILY)')
+    p.add_argument('--n-train', type=int, default=1000); p.add_argument('--n-test', type=int, default=200)
     p.add_argument('--size', type=int, default=224); p.add_argument('--seed', type=int, default=None); p.add_argument('--overwrite', action='store_true')
     from rft_nb.embodied_data import add_embodied_commands
     add_embodied_commands(sub, _common)   # refspatial, refspatial-bench, sharerobot-*, embodied-json, embodied-synthetic
@@ -632,7 +633,7 @@ def run_command(args, settings) -> object:
     name = {'from-json': lambda: Path(args.file).stem, 'from-hf': lambda: Path(args.source).name, 'lisa': lambda: Path(args.folder).name, 'synthetic': lambda: f"synthetic-{args.family}",
             'classification': lambda: Path(args.folder or args.labels).stem, 'geometry': lambda: Path(args.path).stem}.get(
                 args.cmd, lambda: Path(getattr(args, 'file', None) or args.ann_file).stem)()
-    out = args.resolved_out = args.out or str(settings.path('data_dir') / name)
+    out = args.resolved_out = str(settings.out(args.out or name, 'data_dir'))   # relative --out: under data_dir
     kw = dict(overwrite=args.overwrite)
     if args.cmd == 'synthetic':
         from rft_nb.synthetic import build_synthetic

@@ -111,6 +111,21 @@ class Settings:
         p = Path(v).expanduser()
         return p if p.is_absolute() else (self.root / p)
 
+    def find(self, value, what: str, *keys: str) -> Path:
+        "An existing path a command reads: as given (from the current folder), else under each `[paths] key`; else an error naming every place looked."
+        p = Path(value).expanduser()
+        places = [(p.absolute(), 'as given' if p.is_absolute() else 'the current folder')]
+        if not p.is_absolute(): places += [(self.path(k) / p, f'[paths] {k}') for k in keys]
+        for q, _ in places:
+            if q.exists(): return q
+        looked = '; '.join(f"{q} ({why})" for q, why in places)
+        raise FileNotFoundError(f"{what} {str(value)!r} not found; looked at {looked} (settings: {self.file or 'none, built-in defaults'})")
+
+    def out(self, value, key: str = 'output_dir') -> Path:
+        "Where a command writes `value`: as given when absolute, else under `[paths] key` (never the current folder)."
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.path(key) / p
+
     def int(self, section: str, key: str) -> int:
         "An integer setting."
         v = self.get(section, key)
@@ -144,6 +159,10 @@ def load_settings(file: str | Path | None = None,  # settings file (default: `fi
     for (s, k) in list(values):
         name = f"{ENV_PREFIX}{s}_{k}".upper()
         if name in env: values[(s, k)], sources[(s, k)] = env[name], f'environment ${name}'
+    known_env = {f"{ENV_PREFIX}{s}_{k}".upper() for s, k in values}
+    for name in sorted(env):   # a typo in a settings variable is an error, as the same typo in --set is
+        if name.startswith(tuple(f"{ENV_PREFIX}{s}_".upper() for s in DEFAULTS)) and name not in known_env:
+            raise SettingsError(f"environment: ${name} is not a setting (known: {', '.join(sorted(known_env))})")
     items = overrides.items() if isinstance(overrides, dict) else map(_parse_override, overrides or [])
     for (s, k), v in items:
         if (s, k) not in values:

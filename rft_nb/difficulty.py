@@ -89,7 +89,7 @@ def difficulty_parser() -> argparse.ArgumentParser:
     p.add_argument('--no-system-prompt', action='store_true')
     p.add_argument('--min-pass', type=float, default=0.0, help='report how many prompts the band (min, max) keeps')
     p.add_argument('--max-pass', type=float, default=1.0)
-    p.add_argument('--out', default=None, help='output folder (default: output_dir/difficulty/<model>/<data>)')
+    p.add_argument('--out', default=None, help='output folder; a relative one goes under [paths] output_dir (default: output_dir/difficulty/<model>/<data>)')
     p.add_argument('--no-progress', action='store_true')
     return add_settings_args(p)
 
@@ -112,7 +112,7 @@ def difficulty(argv=None) -> dict:
     if a.limit: ds = ds.select(range(min(a.limit, len(ds))))
     if len(ds) == 0: raise InputError(f"{data}: no rows in split {a.split!r}")
     model = a.model or st.get('model', 'base_model')
-    out = Path(a.out) if a.out else st.path('output_dir') / 'difficulty' / Path(str(model)).name / data.name
+    out = st.out(a.out) if a.out else st.path('output_dir') / 'difficulty' / Path(str(model)).name / data.name
     sampling = sampling_settings('reason_rft', temperature=a.temperature, top_p=a.top_p, top_k=a.top_k, max_new_tokens=a.max_new_tokens, seed=a.seed)
     backend = TransformersBackend.from_pretrained(model, a.adapter, settings=st)
     rates = run_pass_at_k(ds, backend, out, a.k, sampling, a.batch_size, not a.no_system_prompt, a.threshold, not a.no_progress)

@@ -651,7 +651,7 @@ def add_embodied_commands(sub, common):
     p.add_argument('--point-format', default='family', **fmt)
     p = sub.add_parser('embodied-synthetic', help='seeded tabletop scenes with depth (train, test_id, test_ood)')
     p.add_argument('kind', choices=list(EMBODIED_GENERATORS))
-    p.add_argument('--out', default=None)
+    p.add_argument('--out', default=None, help='output dataset folder; a relative one goes under [paths] data_dir')
     p.add_argument('--n-train', type=int, default=1000)
     p.add_argument('--n-test', type=int, default=200)
     p.add_argument('--size', type=int, default=112)
@@ -662,7 +662,7 @@ def run_embodied_command(args, settings):
     "Run one embodied `rft-data` command; the dataset written (its folder in `args.resolved_out`)."
     name = {'refspatial-bench': lambda: Path(args.root).name, 'embodied-synthetic': lambda: f"embodied-{args.kind}"}.get(
         args.cmd, lambda: Path(args.file).stem)()
-    out = args.resolved_out = args.out or str(settings.path('data_dir') / name)
+    out = args.resolved_out = str(settings.out(args.out or name, 'data_dir'))   # relative --out: under data_dir
     if args.cmd == 'embodied-synthetic':
         seed = settings.int('run', 'seed') if args.seed is None else args.seed
         return build_embodied_synthetic(args.kind, out, args.n_train, args.n_test, seed, args.size, overwrite=args.overwrite)

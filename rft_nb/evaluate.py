@@ -25,11 +25,7 @@ __all__ = ['RUN_KEY', 'resolve_data', 'load_eval_data', 'eval_parser', 'check_fa
 # %% ../nbs/33_evaluate.ipynb #7b1fa60c
 def resolve_data(data, st) -> Path:
     "A dataset folder given as a path, or as a name under `[paths] data_dir`."
-    p = Path(data).expanduser()
-    if p.exists(): return p
-    q = st.path('data_dir') / data
-    if q.exists(): return q
-    raise FileNotFoundError(f"dataset {data!r} not found (not a path, not under data_dir {st.path('data_dir')}; settings: {st.file})")
+    return st.find(data, 'dataset', 'data_dir')   # as given, else under data_dir; the error names both
 
 def _split_names(ds) -> list[str]:
     "The split names the rows of a one-table dataset carry."
@@ -61,7 +57,7 @@ def eval_parser() -> argparse.ArgumentParser:
     p.add_argument('--merge', action='store_true', help='merge the adapter before generating')
     p.add_argument('--data', required=True, help='dataset folder (datasets.save_to_disk), or a name under data_dir')
     p.add_argument('--split', action='append', default=None, help='split(s) to evaluate (repeatable; default: every test split)')
-    p.add_argument('--out', default=None, help='output folder (default: output_dir/eval/<model>[+<adapter>]/<data>)')
+    p.add_argument('--out', default=None, help='output folder; a relative one goes under [paths] output_dir (default: output_dir/eval/<model>[+<adapter>]/<data>)')
     p.add_argument('--overwrite', action='store_true', help='start afresh in --out even if another run wrote predictions there')
     p.add_argument('--backend', choices=['transformers', 'vllm', 'openai'], default='transformers')
     g = p.add_argument_group('the model family (read from the checkpoint for local models; required for --backend openai)')
@@ -214,8 +210,7 @@ def main(argv=None):
     sampling = sampling_settings(a.preset, temperature=a.temperature, top_p=a.top_p, top_k=a.top_k,
                                  max_new_tokens=a.max_new_tokens, seed=a.seed)
     model_name = a.served_model or a.model or st.get('model', 'base_model')
-    out = ((Path(a.out) if Path(a.out).is_absolute() else st.path('output_dir') / a.out) if a.out
-           else default_out(st, model_name, data, a.adapter))
+    out = st.out(a.out) if a.out else default_out(st, model_name, data, a.adapter)
     ds = load_eval_data(data, a.split, a.limit)
     meta = dict(**run_identity(a, st, model_name), data=str(Path(data).resolve()), data_files=data_fingerprint(data),
                 splits=a.split, backend=a.backend, sampling=sampling, system_prompt=not a.no_system_prompt, n_rows=len(ds))
@@ -241,34 +236,38 @@ def report_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser('rft-report', description='Compare evaluation runs in one table (paper style).')
     p.add_argument('runs', nargs='*', help='run folders (or results.json files), optionally NAME=PATH')
     p.add_argument('--metrics', default=None, help="'all' for every metric (default: headline metrics)")
-    p.add_argument('--out', default=None, help='write the table to this markdown file')
+    p.add_argument('--out', default=None, help='write the table to this markdown file (a relative one goes under [paths] output_dir)')
     p.add_argument('--plots', default=None, help='folder for per-task bar plots')
     p.add_argument('--rollouts', default=None, help='rollout JSONL to render as a self-contained HTML viewer')
     p.add_argument('--html', default=None, help='where to write the viewer (default: next to the rollout file)')
     p.add_argument('--train', action='append', default=[], metavar='RUN',
                    help='GRPO run folder: draw its reward-health curves (zero-variance groups, effective batch, generated per step, rewards, length) to --plots or RUN/reward_health.png (repeatable)')
-    return p
+    return add_settings_args(p)
 
 def report(argv=None):
     "`rft-report`: compare runs in one markdown table; optional bar plots and a rollout viewer."
     p = report_parser()
     a = p.parse_args(argv)
     if not a.runs and not a.rollouts and not a.train: p.error('give run folders, --rollouts FILE and/or --train RUN')
+    st = settings_from_args(a)   # runs read: as given, else under output_dir; --out, --plots, --html: under output_dir
+    plots = st.out(a.plots) if a.plots else None
     if a.runs:
         runs = {}
         for r in a.runs:
-            if '=' in r: name, _, path = r.partition('=')
-            else: name, path = (Path(r).name if Path(r).is_dir() else Path(r).parent.name), r
-            runs[name] = path
+            name, sep, given = r.partition('=')
+            if not sep: name, given = '', r
+            path = st.find(given, 'run', 'output_dir')
+            runs[name or (path.name if path.is_dir() else path.parent.name)] = path
         tbl = compare_runs(runs, a.metrics)
         print(tbl)
         if a.out:
-            Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-            Path(a.out).write_text(tbl)
-        if a.plots: print('plots:', *plot_task_bars({n: load_results(pth) for n, pth in runs.items()}, out_dir=a.plots))
-    if a.rollouts: print('viewer:', write_rollout_viewer(a.rollouts, a.html))
+            st.out(a.out).parent.mkdir(parents=True, exist_ok=True)
+            st.out(a.out).write_text(tbl)
+        if plots: print('plots:', *plot_task_bars({n: load_results(pth) for n, pth in runs.items()}, out_dir=plots))
+    if a.rollouts: print('viewer:', write_rollout_viewer(st.find(a.rollouts, 'rollout file', 'output_dir'), st.out(a.html) if a.html else None))
     for run in a.train:
-        out = Path(a.plots) / f"{Path(run).name}_reward_health.png" if a.plots else Path(run) / 'reward_health.png'
+        run = st.find(run, 'training run', 'output_dir')
+        out = plots / f"{run.name}_reward_health.png" if plots else run / 'reward_health.png'
         try: plot_reward_health(run, out=out, smooth=3, title=f"{Path(run).name}: reward health")
         except (FileNotFoundError, ValueError) as e: raise InputError(str(e)) from None
         print('reward health:', out)

@@ -224,8 +224,10 @@ def load_results(path) -> dict:
 
 def compare_runs(runs: dict, # {name: results dict or run folder / results.json path}, in table order
                  metrics: dict | str | None = None, # {task: [metric, ...]}; None = `HEADLINE`; 'all' = every metric
-                 bold_best: bool = True, average: bool = True) -> str:
+                 bold_best: bool = True, average: bool = True,
+                 split_names: dict | None = None) -> str: # {split: column label} (adds to / overrides `SPLIT_NAMES`)
     "A paper-style markdown table: a row per run, a column per task x split x metric."
+    names = {**SPLIT_NAMES, **(split_names or {})}
     res = {n: (r if isinstance(r, dict) else load_results(r))['metrics'] for n, r in runs.items()}
     cols = []
     for m in res.values():
@@ -238,7 +240,7 @@ def compare_runs(runs: dict, # {name: results dict or run folder / results.json 
                     if (task, s, k) not in cols: cols.append((task, s, k))
     val = {n: [m.get(t, {}).get(s, {}).get(k) for t, s, k in cols] for n, m in res.items()}
     best = [max((v[j] for v in val.values() if v[j] is not None), default=None) for j in range(len(cols))]
-    hdr = ['method'] + [f"{t} {SPLIT_NAMES.get(s, s)}" + ('' if k == 'acc' else f" {k}") for t, s, k in cols] + (['avg'] if average else [])
+    hdr = ['method'] + [f"{t} {names.get(s, s)}" + ('' if k == 'acc' else f" {k}") for t, s, k in cols] + (['avg'] if average else [])
     lines = ['| ' + ' | '.join(hdr) + ' |', '|---|' + '---:|' * (len(hdr) - 1)]
     for n, vs in val.items():
         cells = [('**' + _fmt(v) + '**') if bold_best and v is not None and len(val) > 1 and v == best[j] else _fmt(v) for j, v in enumerate(vs)]

@@ -20,16 +20,17 @@ log = logging.getLogger('rft_nb.train')
 __all__ = ['log', 'ALGORITHMS', 'LANGUAGE_LORA_TARGETS', 'VISION_MODULES', 'VISION_LORA_TARGETS', 'GENERATION_ENGINES',
            'VISION_SPECIAL_TOKENS', 'PROMPT_ALIGNED', 'REF_LOGP_PAD', 'COMPLETION_ALIGNED', 'FULL_ALIGNED',
            'TRL_READ_AGAINST', 'TRL_PRIVATE_METHODS', 'TRL_PRIVATE_UTILS', 'TRL_REWARD_METRICS', 'RUN_LOGS',
-           'SamplingArgs', 'RFTArgs', 'RFTSFTConfig', 'RFTGRPOConfig', 'ConfigError', 'parse_config', 'world_size',
-           'pick_backend', 'check_config', 'unsloth_vllm_problems', 'trl_vllm_problems', 'pick_generation_engine',
-           'model_types_for', 'choose_generation_engine', 'apply_generation_engine', 'load_training_data', 'model_view',
-           'check_reward_columns', 'read_pass_rates', 'filter_by_difficulty', 'lora_target_regex', 'load_trl_model',
-           'unsloth_load_kwargs', 'unsloth_peft_kwargs', 'load_unsloth_model', 'suppress_vision_tokens',
-           'image_thumbnail', 'RolloutRecorder', 'gather_objects', 'group_verdicts', 'take_rows', 'Schedule',
-           'generation_schedule', 'trl_advantages', 'trl_contract_problems', 'check_trl_contract', 'SamplingState',
-           'DynamicSampling', 'SamplingCallback', 'grpo_trainer_class', 'save_outputs', 'last_complete_checkpoint',
-           'start_logs', 'resolve_run_paths', 'generated_before', 'step_generations', 'budget_spent', 'train_grpo',
-           'train_sft', 'dry_run', 'close_distributed', 'sft_main', 'grpo_main', 'main']
+           'COMMON_TRL_FIELDS', 'SamplingArgs', 'RFTArgs', 'RFTSFTConfig', 'RFTGRPOConfig', 'ConfigError',
+           'parse_config', 'world_size', 'pick_backend', 'check_config', 'unsloth_vllm_problems', 'trl_vllm_problems',
+           'pick_generation_engine', 'model_types_for', 'choose_generation_engine', 'apply_generation_engine',
+           'load_training_data', 'model_view', 'check_reward_columns', 'read_pass_rates', 'filter_by_difficulty',
+           'lora_target_regex', 'load_trl_model', 'unsloth_load_kwargs', 'unsloth_peft_kwargs', 'load_unsloth_model',
+           'suppress_vision_tokens', 'image_thumbnail', 'RolloutRecorder', 'gather_objects', 'group_verdicts',
+           'take_rows', 'Schedule', 'generation_schedule', 'trl_advantages', 'trl_contract_problems',
+           'check_trl_contract', 'SamplingState', 'DynamicSampling', 'SamplingCallback', 'grpo_trainer_class',
+           'save_outputs', 'last_complete_checkpoint', 'start_logs', 'resolve_run_paths', 'generated_before',
+           'step_generations', 'budget_spent', 'train_grpo', 'train_sft', 'dry_run', 'close_distributed', 'short_help',
+           'pop_settings_args', 'run_settings', 'sft_main', 'grpo_main', 'main']
 
 # %% ../nbs/20_train.ipynb #20418a58
 ALGORITHMS = {  # name -> {GRPOConfig / project field: (value, where the number comes from)}
@@ -300,7 +301,7 @@ def load_training_data(args):
     from rft_nb.schema import load_data
     if not args.dataset_path: raise ConfigError('dataset_path is required (a folder written by rft-data)')
     if not Path(args.dataset_path).exists():
-        raise ConfigError(f"dataset {args.dataset_path} does not exist (build one with rft-data; a relative dataset_path resolves against [paths] data_dir)")
+        raise ConfigError(f"dataset {Path(args.dataset_path).absolute()} does not exist (build one with rft-data)")
     ds = load_data(args.dataset_path)
     if hasattr(ds, 'keys'):  # a DatasetDict: pick the split
         if args.dataset_split not in ds: raise ConfigError(f"{args.dataset_path}: no split {args.dataset_split!r} (has {', '.join(ds)})")
@@ -963,7 +964,7 @@ def _prepare(args, for_grpo: bool):
     backend, why = pick_backend(args.backend)
     log.info(f"[rft_nb] backend: {backend} ({why})")
     check_config(args, backend)
-    st = load_settings()
+    st = run_settings(args)
     if not args.model_name_or_path: args.model_name_or_path = st.get('model', 'base_model')
     resolve_run_paths(args, st)
     path = resolve_model_path(args.model_name_or_path, st)
@@ -975,10 +976,9 @@ def _prepare(args, for_grpo: bool):
     return backend, path
 
 def resolve_run_paths(args, st):
-    "Relative `dataset_path` resolves against `[paths] data_dir` (unless it exists as given); relative `output_dir` against `[paths] output_dir`."
-    if args.dataset_path and not Path(args.dataset_path).is_absolute() and not Path(args.dataset_path).exists():
-        args.dataset_path = str(st.path('data_dir') / args.dataset_path)
-    if not Path(args.output_dir).is_absolute(): args.output_dir = str(st.path('output_dir') / args.output_dir)
+    "The paths rule (`rft_nb.config`): `dataset_path` as given, else under `[paths] data_dir` (an error names both); a relative `output_dir` under `[paths] output_dir`."
+    if args.dataset_path: args.dataset_path = str(st.find(args.dataset_path, 'dataset_path', 'data_dir'))
+    args.output_dir = str(st.out(args.output_dir))
     if hasattr(args, 'logging_dir') and args.logging_dir and not Path(args.logging_dir).is_absolute():
         args.logging_dir = str(Path(args.output_dir) / 'logs')
 
@@ -1087,7 +1087,7 @@ def train_sft(args: RFTSFTConfig) -> dict:
 def dry_run(args, for_grpo: bool) -> tuple[str, list[str]]:
     "(report, errors): backend and generation engine of `args` here and on a GPU box, and why; nothing is loaded."
     from rft_nb.stack import read_stack_facts
-    st = load_settings()
+    st = run_settings(args)
     name = args.model_name_or_path or st.get('model', 'base_model')
     types, arch, where = model_types_for(name, st)
     facts = read_stack_facts()
@@ -1115,14 +1115,68 @@ def close_distributed(sync=True):
     if sync: dist.barrier()
     dist.destroy_process_group()
 
+COMMON_TRL_FIELDS = ('output_dir', 'num_train_epochs', 'max_steps', 'per_device_train_batch_size', 'gradient_accumulation_steps',
+                     'learning_rate', 'save_steps', 'logging_steps', 'resume_from_checkpoint', 'seed', 'report_to',
+                     'num_generations', 'max_completion_length', 'beta', 'temperature')
+
+def short_help(prog: str, cls) -> str:
+    "`--help`: the command's own options, the project's fields and the TRL fields most runs set; `--help-all` is TRL's full list."
+    import textwrap
+    from dataclasses import MISSING
+    trl_names = {f.name for f in fields(GRPOConfig if issubclass(cls, GRPOConfig) else SFTConfig)}
+    fs = {f.name: f for f in fields(cls) if f.init}
+    def show(name):
+        f = fs[name]
+        h = ' '.join(str(f.metadata.get('help', '')).split()).split('. ')[0].rstrip('.')
+        d = f.default_factory() if f.default_factory is not MISSING else f.default
+        h = f"{h} (default: {d})" if h and 'default' not in h else h or f"default: {d}"
+        return textwrap.fill(h, 110, initial_indent=f"  --{name:<34}", subsequent_indent=' ' * 38)
+    what = 'GRPO' if issubclass(cls, GRPOConfig) else 'SFT (answer-only or CoT)'
+    own = [
+        ('-h, --help', f"this help; --help-all lists every TRL / transformers option ({len(fs)} in all)"),
+        ('--config RECIPE.yaml', 'a recipe: FIELD: value lines (recipes/ has the papers\'); flags given too win over it'),
+        ('--dry-run', 'which backend and generation engine would run here and on a GPU box, and why; loads nothing'),
+        ('--settings FILE', 'settings file (default: $RFT_NB_SETTINGS or the nearest settings.ini)'),
+        ('--set SECTION.KEY=VALUE', 'override one setting, e.g. --set paths.data_dir=/scratch/data (repeatable)')]
+    lines = [f"usage: {prog} [--config RECIPE.yaml] [--dry-run] [--settings FILE] [--set SECTION.KEY=VALUE] [--FIELD VALUE ...]", '',
+             f"{what} of a vision-language model from a recipe and/or flags. dataset_path: as given, else under [paths] data_dir;",
+             "a relative output_dir goes under [paths] output_dir.", '', 'options:']
+    lines += [f"  {k:<36}{v}" for k, v in own]
+    lines += ['', 'rft_nb fields:'] + [show(n) for n in fs if n not in trl_names]
+    lines += ['', 'TRL fields most runs set (--help-all: all of them):'] + [show(n) for n in COMMON_TRL_FIELDS if n in fs]
+    return '\n'.join(lines)
+
+def pop_settings_args(argv: list[str]) -> tuple[list[str], str | None, list[str]]:
+    "(argv without them, `--settings FILE`, the `--set SECTION.KEY=VALUE` items): the settings options every rft-* command takes."
+    rest, file, sets, it = [], None, [], iter(argv)
+    for a in it:
+        name, eq, val = a.partition('=')
+        if name in ('--settings', '--set'):
+            if not eq:
+                val = next(it, None)
+                if val is None: raise ConfigError(f"{name} needs a value")
+            if name == '--settings': file = val
+            else: sets.append(val)
+        else: rest.append(a)
+    return rest, file, sets
+
+def run_settings(args):
+    "The settings of a run: those its command line chose (`--settings`, `--set`), else the usual ones."
+    return getattr(args, 'rft_settings', None) or load_settings()
+
 def _main(prog, cls, fn, argv=None):
     "Parse, then a dry run (`--dry-run`: what would run, no weights) or training; one-line errors, exit status 2."
     def run(argv):
         argv = list(sys.argv[1:] if argv is None else argv)
+        if '--help-all' in argv: argv = ['--help']                   # TRL's parser: every option
+        elif '-h' in argv or '--help' in argv: print(short_help(prog, cls)); return
+        argv, settings_file, sets = pop_settings_args(argv)
+        st = load_settings(settings_file, sets)                       # a bad setting fails before TRL parses anything
         dry = '--dry-run' in argv
         if dry: argv.remove('--dry-run')
         try:
             args = parse_config(cls, argv)
+            args.rft_settings = st
             if dry:
                 text, errors = dry_run(args, fn is train_grpo)
                 print(text)

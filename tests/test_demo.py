@@ -147,15 +147,29 @@ def test_sft_from_must_match(smoke, cache_dir):
     p = _demo(dict(cache=cache_dir, root=out.parents[1]), '--out', str(out.parent / 'bad'), '--cfg', f'sft_from={out}', '--cfg', 'sft_steps=5')
     assert p.returncode == 2 and 'sft_steps' in p.stderr and 'other data or SFT settings' in p.stderr, p.stderr[-2000:]
 
-def test_relative_folders_are_the_callers(smoke, cache_dir):
-    "`--out` and `sft_from` relative to where rft-demo runs: the checkpoints land beside the summary, not under output_dir."
+def test_relative_folders_follow_the_paths_rule(smoke, cache_dir):
+    "`--out` relative goes under [paths] output_dir (what rft-eval --out and output_dir do); `sft_from` as given from where rft-demo runs."
     out, _ = smoke
     root = out.parents[1]                       # output_dir is root/outputs; the smoke run is root/outputs/demo-smoke
     p = _demo(dict(cache=cache_dir, root=root), '--out', 'rel-ds', '--cfg', 'sft_from=outputs/demo-smoke', cwd=root)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    assert (root / 'rel-ds' / 'summary.json').is_file() and (root / 'rel-ds' / 'grpo' / 'config.json').is_file()
-    assert not (root / 'outputs' / 'rel-ds').exists()
-    assert json.loads((root / 'rel-ds' / 'summary.json').read_text())['sft_from'] == str(out)
+    rel = root / 'outputs' / 'rel-ds'
+    assert (rel / 'summary.json').is_file() and (rel / 'grpo' / 'config.json').is_file() and not (root / 'rel-ds').exists()
+    assert json.loads((rel / 'summary.json').read_text())['sft_from'] == str(out)
+
+def test_smoke_is_a_plumbing_check(smoke):
+    "The smoke preset says it is a plumbing check: checks n/a (no FAIL), count error n/a where no answer was a number; results.md uses the summary's labels."
+    out, stdout = smoke
+    s = json.loads((out / 'summary.json').read_text())
+    assert 'plumbing check' in stdout and 'FAIL' not in stdout and 'n/a   format close to 1' in stdout, stdout[-3000:]
+    lines = stdout.splitlines()
+    i = next(j for j, l in enumerate(lines) if l.startswith('mean count error'))
+    for k, line in zip(TEST_SPLITS, lines[i + 1:i + 4]):
+        cells = line.split()[-2:]
+        for stage, cell in zip(('cot_sft', 'grpo'), cells):
+            assert (cell == 'n/a') == (k not in s['count_bias'][stage]), (k, stage, line)
+    md = (out / 'results.md').read_text()
+    assert all(f"counting {n}" in md for n in TEST_SPLITS.values()) and 'OOD' not in md, md
 
 def test_auto_threads(monkeypatch):
     "Two threads on an idle 2-core machine, one beside another CPU-heavy process (where two run 5-8x slower), never more than two."
