@@ -28,9 +28,9 @@ __all__ = ['log', 'ALGORITHMS', 'LANGUAGE_LORA_TARGETS', 'VISION_MODULES', 'VISI
            'suppress_vision_tokens', 'image_thumbnail', 'RolloutRecorder', 'gather_objects', 'group_verdicts',
            'take_rows', 'Schedule', 'generation_schedule', 'trl_advantages', 'trl_contract_problems',
            'check_trl_contract', 'SamplingState', 'DynamicSampling', 'SamplingCallback', 'grpo_trainer_class',
-           'save_outputs', 'last_complete_checkpoint', 'start_logs', 'resolve_run_paths', 'generated_before',
-           'step_generations', 'budget_spent', 'train_grpo', 'train_sft', 'dry_run', 'close_distributed', 'short_help',
-           'pop_settings_args', 'run_settings', 'sft_main', 'grpo_main', 'main']
+           'save_outputs', 'last_complete_checkpoint', 'start_logs', 'run_settings', 'resolve_run_paths',
+           'generated_before', 'step_generations', 'budget_spent', 'train_grpo', 'train_sft', 'dry_run',
+           'close_distributed', 'short_help', 'pop_settings_args', 'sft_main', 'grpo_main', 'main']
 
 # %% ../nbs/20_train.ipynb #20418a58
 ALGORITHMS = {  # name -> {GRPOConfig / project field: (value, where the number comes from)}
@@ -958,6 +958,10 @@ def start_logs(output_dir, resumed_at: int = 0) -> dict[str, int]:
     return kept
 
 # %% ../nbs/20_train.ipynb #fe773528
+def run_settings(args):
+    "The settings of a run: those its command line chose (`--settings`, `--set`), else the usual ones."
+    return getattr(args, 'rft_settings', None) or load_settings()
+
 def _prepare(args, for_grpo: bool):
     "Backend, model and processor for `args`, after every early check."
     logging.basicConfig(level=logging.INFO, format='%(message)s')
@@ -1159,10 +1163,6 @@ def pop_settings_args(argv: list[str]) -> tuple[list[str], str | None, list[str]
             else: sets.append(val)
         else: rest.append(a)
     return rest, file, sets
-
-def run_settings(args):
-    "The settings of a run: those its command line chose (`--settings`, `--set`), else the usual ones."
-    return getattr(args, 'rft_settings', None) or load_settings()
 
 def _main(prog, cls, fn, argv=None):
     "Parse, then a dry run (`--dry-run`: what would run, no weights) or training; one-line errors, exit status 2."
