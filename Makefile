@@ -11,7 +11,7 @@ export TORCH_EXTENSIONS_DIR ?= $(CURDIR)/.cache/torch_extensions
 # The pinned GPU packages' wheels (Unsloth, unsloth_zoo, vLLM) and DeepSpeed's sdist, read offline by the tests.
 WHEELS := .cache/wheels
 
-.PHONY: install demo test check-readme check-clean check-export nbtest pytest check-install export clean-nbs readme lint docs outputs nb-budget nb-calm wheels check-gpu-extra gpu-wheels gpu-check-cpu
+.PHONY: install demo test check-readme check-clean check-export nbtest pytest check-install export clean-nbs readme lint docs outputs nb-budget nb-calm wheels stack-facts check-gpu-extra gpu-wheels gpu-check-cpu
 
 install: $(VENV)/.installed
 
@@ -75,6 +75,11 @@ wheels: $(WHEELS)/.done
 $(WHEELS)/.done: pyproject.toml | install
 	$(PY) -m rft_nb.stack download-wheels $(WHEELS)
 	touch $@
+
+# The facts rft-plan and --dry-run need from the pinned wheels (Unsloth's gate, vLLM's architectures, TRL's range),
+# committed in rft_nb/stack_facts.json; run after a pin moves, then commit (tests/test_stack_facts.py checks it).
+stack-facts: install wheels
+	$(PY) -m rft_nb.stack write-facts
 
 # Resolve base + [gpu] for a GPU box (Linux x86-64, Python 3.12, CUDA torch) from the registry's metadata, without
 # installing or downloading wheels; fail on a conflict or a version outside a package's declared support.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse, functools, json, math, re, sys
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
-from .train import ConfigError, LANGUAGE_LORA_TARGETS, lora_target_regex, pick_backend, choose_generation_engine
+from .train import ConfigError, LANGUAGE_LORA_TARGETS, lora_target_regex, pick_backend, choose_generation_engine, missing_inputs
 from .stack import architecture_for
 from .families import get_family
 
@@ -231,6 +231,7 @@ class Setup:
     rollout: str = 'none'            # 'none' (SFT) | 'transformers' | 'vllm-colocate' | 'vllm-shared' | 'vllm-server'
     vllm_util: float = 0.0           # vLLM's share of GPU memory when it runs on the training GPUs
     notes: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)   # what a run would not find on this machine (dataset, model)
 
     @property
     def seq_tokens(self) -> int:
@@ -649,6 +650,7 @@ class Plan:
         d = asdict(self)
         d['gpu'] = asdict(self.gpu)
         d['notes'] = d['setup'].pop('notes')
+        d['warnings'] = d['setup'].pop('warnings')
         return d
 
 def plan_setup(model: ModelInfo, s: Setup, gpu: GPUSpec, recipe: str = '') -> Plan:
@@ -668,6 +670,7 @@ def plan_recipe(recipe, gpu: str | None = 'H100', gpu_mem: float | None = None, 
     kind, args, raw = read_recipe(recipe, extra_args)
     info = resolve_model(args.model_name_or_path, recipe, model)
     s = setup_from_recipe(kind, args, raw, info, recipe, **overrides)
+    s.warnings = missing_inputs(args)   # a plan is made before downloading: said, not refused
     return plan_setup(info, s, gpu_spec(gpu, gpu_mem), recipe)
 
 # %% ../nbs/21_plan.ipynb #0c4af40d
@@ -713,6 +716,7 @@ def format_plan(p: Plan) -> str:
                      f"{_fmt_s(b['training_s'])} + rollout {_fmt_s(b['rollout_s'])} (peak BF16 {g.bf16_tflops:g} TFLOPS, "
                      f"{g.bandwidth_gbs:g} GB/s)")
     for n in s.notes: lines.append(f"  note     {n}")
+    for w in s.warnings: lines.append(f"  warning  {w}")
     return '\n'.join(lines)
 
 # %% ../nbs/21_plan.ipynb #8d3070a6

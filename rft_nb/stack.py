@@ -1,4 +1,4 @@
-"""What the pinned GPU packages (Unsloth, vLLM, TRL) accept, read from their own source code: the installed package, or the pinned wheel when it is not installed.
+"""What the pinned GPU packages (Unsloth, vLLM, TRL) accept, read from their own source code: the installed package, else the facts committed in `rft_nb/stack_facts.json` (read from the pinned wheels).
 
 Docs: https://rft-nb.github.io/rft_nb/stack.html.md"""
 
@@ -11,13 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['UNSLOTH_GATE_FILE', 'VLLM_REGISTRY_FILE', 'TRL_IMPORT_UTILS_FILE', 'MODEL_TYPE_PATTERNS', 'GPU_PYTHON',
-           'GPU_PLATFORMS', 'SOURCE_ONLY', 'WHEEL_DISTS', 'pyproject_path', 'requirements', 'canonical',
-           'pinned_version', 'wheels_dir', 'PackageSource', 'find_wheel', 'package_source', 'module_literal',
-           'module_dict_keys', 'method_params', 'class_fields', 'call_keywords', 'unsloth_vllm_vlm_types',
-           'vllm_multimodal_architectures', 'trl_vllm_range', 'StackFacts', 'read_stack_facts', 'config_model_types',
-           'model_type_from_name', 'architecture_for', 'ExtraConflict', 'gpu_install_set', 'find_python', 'resolve',
-           'sdist_requires', 'unmet', 'check_gpu_extra', 'check_gpu_extra_main', 'download_sources', 'main']
+__all__ = ['UNSLOTH_GATE_FILE', 'VLLM_REGISTRY_FILE', 'TRL_IMPORT_UTILS_FILE', 'STACK_FACTS_FILE', 'FACT_DISTS',
+           'MODEL_TYPE_PATTERNS', 'GPU_PYTHON', 'GPU_PLATFORMS', 'SOURCE_ONLY', 'WHEEL_DISTS', 'pyproject_path',
+           'requirements', 'canonical', 'pinned_version', 'wheels_dir', 'PackageSource', 'find_wheel',
+           'installed_source', 'package_source', 'module_literal', 'module_dict_keys', 'method_params', 'class_fields',
+           'call_keywords', 'unsloth_vllm_vlm_types', 'vllm_multimodal_architectures', 'trl_vllm_range',
+           'facts_from_sources', 'pinned_sources', 'write_stack_facts', 'StackFacts', 'read_stack_facts',
+           'config_model_types', 'model_type_from_name', 'architecture_for', 'ExtraConflict', 'gpu_install_set',
+           'find_python', 'resolve', 'sdist_requires', 'unmet', 'check_gpu_extra', 'check_gpu_extra_main',
+           'download_sources', 'main']
 
 # %% ../nbs/03_stack.ipynb #00aa5a4c
 def pyproject_path() -> Path | None:
@@ -90,15 +92,18 @@ def find_wheel(dist: str, version: str, wheel_dir: str | Path | None = None) -> 
     hits = sorted(d.glob(f"{canonical(dist)}-{version}-*.whl")) if d.is_dir() else []
     return hits[0] if hits else None
 
+def installed_source(dist: str) -> PackageSource | None:
+    "The installed `dist` (found without importing it), or None."
+    try: v = importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError: return None
+    spec = importlib.util.find_spec(canonical(dist))
+    if spec is None or not spec.submodule_search_locations: return None
+    return PackageSource(dist, v, root=Path(list(spec.submodule_search_locations)[0]).parent)
+
 def package_source(dist: str, version: str | None = None, wheel_dir: str | Path | None = None,
                    installed: bool = True) -> PackageSource | None:
     "The installed `dist` (if `installed`), else its wheel of `version` (default: the pinned one); None if neither is here."
-    if installed:
-        try: v = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError: v = None
-        spec = importlib.util.find_spec(canonical(dist)) if v else None
-        if spec is not None and spec.submodule_search_locations:
-            return PackageSource(dist, v, root=Path(list(spec.submodule_search_locations)[0]).parent)
+    if installed and (src := installed_source(dist)) is not None: return src
     version = version or pinned_version(dist)
     whl = find_wheel(dist, version, wheel_dir) if version else None
     return PackageSource(dist, version, wheel=whl) if whl else None
@@ -189,27 +194,87 @@ def trl_vllm_range(src: PackageSource) -> tuple[str, str]:
     raise ValueError(f"{src}: no `Version(lo) <= v <= Version(hi)` check in is_vllm_available")
 
 # %% ../nbs/03_stack.ipynb #c532ff99
+import rft_nb
+STACK_FACTS_FILE = Path(rft_nb.__file__).parent / 'stack_facts.json'   # data, installed with the package (pyproject package-data)
+FACT_DISTS = ('unsloth', 'vllm', 'trl')
+
+def facts_from_sources(unsloth: PackageSource, vllm: PackageSource, trl: PackageSource) -> dict:
+    "The facts a plan and a dry run need, read from the three packages' source: what `stack_facts.json` holds."
+    lo, hi = trl_vllm_range(trl)
+    return {'about': 'written from the pinned wheels by `python -m rft_nb.stack write-facts` (make stack-facts); '
+                     'tests/test_stack_facts.py checks them against the wheels',
+            'unsloth': {'version': unsloth.version, 'read_from': f'{UNSLOTH_GATE_FILE}: VLLM_SUPPORTED_VLM',
+                        'vllm_supported_vlm': unsloth_vllm_vlm_types(unsloth)},
+            'vllm': {'version': vllm.version, 'read_from': f'{VLLM_REGISTRY_FILE}: keys of _MULTIMODAL_MODELS',
+                     'multimodal_architectures': sorted(vllm_multimodal_architectures(vllm))},
+            'trl': {'version': trl.version, 'read_from': f'{TRL_IMPORT_UTILS_FILE}: is_vllm_available', 'vllm_range': [lo, hi]}}
+
+def pinned_sources(wheel_dir: str | Path | None = None) -> dict[str, PackageSource]:
+    "The pinned Unsloth and vLLM wheels (`make wheels`) and the installed TRL (a base dependency), each checked against its pin."
+    out = {}
+    for dist in FACT_DISTS:
+        v = pinned_version(dist)
+        src = installed_source(dist) if dist == 'trl' else package_source(dist, v, wheel_dir, installed=False)
+        if src is None: raise FileNotFoundError(f"{dist}=={v} is not in {Path(wheel_dir) if wheel_dir else wheels_dir()}: run `make wheels`")
+        if src.version != v: raise ExtraConflict(f"{src} is not the pinned {dist}=={v}")
+        out[dist] = src
+    return out
+
+def write_stack_facts(path: str | Path | None = None, wheel_dir: str | Path | None = None, check: bool = False) -> dict:
+    "Read the facts from the pinned packages; write them to `path` (default `STACK_FACTS_FILE`), or with `check` raise if it differs."
+    facts, path = facts_from_sources(**pinned_sources(wheel_dir)), Path(path or STACK_FACTS_FILE)
+    if check:
+        have = json.loads(path.read_text()) if path.is_file() else {}
+        if have != facts:
+            diff = [k for k in sorted(set(have) | set(facts)) if have.get(k) != facts.get(k)]
+            raise ExtraConflict(f"{path} does not say what the pinned packages say (differs in: {', '.join(diff)}): run `make stack-facts` and commit it")
+    else: path.write_text(json.dumps(facts, indent=1) + '\n')
+    return facts
+
 @dataclass(frozen=True)
 class StackFacts:
     "What the GPU packages accept, and where each fact was read."
-    unsloth_vlm_types: tuple[str, ...] | None = None     # Unsloth's VLLM_SUPPORTED_VLM (None: no Unsloth source here)
-    unsloth_origin: str = 'unsloth: neither installed nor downloaded (make wheels)'
-    vllm_architectures: frozenset[str] | None = None     # vLLM's multimodal architectures (None: no vLLM source here)
-    vllm_origin: str = 'vllm: neither installed nor downloaded (make wheels)'
+    unsloth_vlm_types: tuple[str, ...] | None = None     # Unsloth's VLLM_SUPPORTED_VLM (None: not known here)
+    unsloth_origin: str = f'unsloth: neither installed nor in {STACK_FACTS_FILE.name}'
+    vllm_architectures: frozenset[str] | None = None     # vLLM's multimodal architectures (None: not known here)
+    vllm_origin: str = f'vllm: neither installed nor in {STACK_FACTS_FILE.name}'
+    trl_vllm_range: tuple[str, str] | None = None        # (lowest, highest) vLLM TRL supports
+    trl_origin: str = f'trl: neither installed nor in {STACK_FACTS_FILE.name}'
+
+    def summary(self) -> str:
+        "One line: where each fact comes from."
+        rng = f" supports vLLM {self.trl_vllm_range[0]}..{self.trl_vllm_range[1]}" if self.trl_vllm_range else ''
+        s = f"{self.unsloth_origin}; {self.vllm_origin}; {self.trl_origin}{rng}"
+        if 'committed facts' in s: s += f" (committed facts: rft_nb/{STACK_FACTS_FILE.name}, read from the pinned wheels)"
+        return s
+
+def _committed_origin(dist: str, version: str) -> str:
+    try: pin = pinned_version(dist)
+    except Exception: pin = None
+    stale = f", but {dist}=={pin} is pinned: run `make stack-facts`" if pin and pin != version else ''
+    return f"{dist} {version} (committed facts{stale})"
 
 _FACTS: dict = {}
 
-def read_stack_facts(wheel_dir: str | Path | None = None) -> StackFacts:
-    "The GPU packages' facts from the installed packages, else from the pinned wheels in `wheel_dir` (cached)."
-    key = str(wheel_dir or wheels_dir())
-    if key in _FACTS: return _FACTS[key]
+def read_stack_facts() -> StackFacts:
+    "The GPU packages' facts: from the installed package (a GPU box), else from the committed `stack_facts.json` (cached)."
+    if 'facts' in _FACTS: return _FACTS['facts']
+    data = json.loads(STACK_FACTS_FILE.read_text()) if STACK_FACTS_FILE.is_file() else {}
     kw = {}
-    if (u := package_source('unsloth', wheel_dir=wheel_dir)) is not None:
+    if (u := installed_source('unsloth')) is not None:
         kw.update(unsloth_vlm_types=tuple(unsloth_vllm_vlm_types(u)), unsloth_origin=str(u))
-    if (v := package_source('vllm', wheel_dir=wheel_dir)) is not None:
+    elif 'unsloth' in data:
+        kw.update(unsloth_vlm_types=tuple(data['unsloth']['vllm_supported_vlm']), unsloth_origin=_committed_origin('unsloth', data['unsloth']['version']))
+    if (v := installed_source('vllm')) is not None:
         kw.update(vllm_architectures=frozenset(vllm_multimodal_architectures(v)), vllm_origin=str(v))
-    _FACTS[key] = StackFacts(**kw)
-    return _FACTS[key]
+    elif 'vllm' in data:
+        kw.update(vllm_architectures=frozenset(data['vllm']['multimodal_architectures']), vllm_origin=_committed_origin('vllm', data['vllm']['version']))
+    if (t := installed_source('trl')) is not None:
+        kw.update(trl_vllm_range=trl_vllm_range(t), trl_origin=f"trl {t.version} (installed)")
+    elif 'trl' in data:
+        kw.update(trl_vllm_range=tuple(data['trl']['vllm_range']), trl_origin=_committed_origin('trl', data['trl']['version']))
+    _FACTS['facts'] = StackFacts(**kw)
+    return _FACTS['facts']
 
 # %% ../nbs/03_stack.ipynb #e459ca49
 def config_model_types(cfg: dict) -> list[str]:
@@ -385,13 +450,20 @@ def download_sources(dest: str | Path | None = None, extra: str = 'gpu') -> list
 
 # %% ../nbs/03_stack.ipynb #5682fdd6
 def main(argv=None):
-    "`python -m rft_nb.stack {download-wheels [DIR] | check-gpu-extra --torch torch==X}`."
+    "`python -m rft_nb.stack {download-wheels [DIR] | write-facts [--check] | check-gpu-extra --torch torch==X}`."
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ['download-wheels']:
         for p in download_sources(argv[1] if len(argv) > 1 else None): print(p)
+    elif argv[:1] == ['write-facts'] and set(argv[1:]) <= {'--check'}:
+        check = '--check' in argv
+        try: f = write_stack_facts(check=check)
+        except (ExtraConflict, FileNotFoundError) as e:
+            print(f"write-facts: error: {e}", file=sys.stderr); sys.exit(1)
+        what = ', '.join(f"{d} {f[d]['version']}" for d in FACT_DISTS)
+        print(f"write-facts: {STACK_FACTS_FILE} {'matches' if check else 'written from'} {what}")
     elif argv[:1] == ['check-gpu-extra']: check_gpu_extra_main(argv[1:])
     else:
-        print('usage: python -m rft_nb.stack {download-wheels [DIR] | check-gpu-extra --torch torch==X [--report FILE]}', file=sys.stderr)
+        print('usage: python -m rft_nb.stack {download-wheels [DIR] | write-facts [--check] | check-gpu-extra --torch torch==X [--report FILE]}', file=sys.stderr)
         sys.exit(2)
 
 if __name__ == '__main__' and 'IPython' not in sys.modules: main()

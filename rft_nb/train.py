@@ -28,9 +28,10 @@ __all__ = ['log', 'ALGORITHMS', 'LANGUAGE_LORA_TARGETS', 'VISION_MODULES', 'VISI
            'suppress_vision_tokens', 'image_thumbnail', 'RolloutRecorder', 'gather_objects', 'group_verdicts',
            'take_rows', 'Schedule', 'generation_schedule', 'trl_advantages', 'trl_contract_problems',
            'check_trl_contract', 'SamplingState', 'DynamicSampling', 'SamplingCallback', 'grpo_trainer_class',
-           'save_outputs', 'last_complete_checkpoint', 'start_logs', 'run_settings', 'resolve_run_paths',
-           'generated_before', 'step_generations', 'budget_spent', 'train_grpo', 'train_sft', 'dry_run',
-           'close_distributed', 'short_help', 'pop_settings_args', 'sft_main', 'grpo_main', 'main']
+           'save_outputs', 'last_complete_checkpoint', 'start_logs', 'run_settings', 'dataset_location',
+           'resolve_run_paths', 'missing_inputs', 'generated_before', 'step_generations', 'budget_spent', 'train_grpo',
+           'train_sft', 'dry_run', 'close_distributed', 'short_help', 'pop_settings_args', 'sft_main', 'grpo_main',
+           'main']
 
 # %% ../nbs/20_train.ipynb #20418a58
 ALGORITHMS = {  # name -> {GRPOConfig / project field: (value, where the number comes from)}
@@ -979,12 +980,31 @@ def _prepare(args, for_grpo: bool):
     args.model_init_kwargs = None
     return backend, path
 
+def dataset_location(dataset_path, st) -> Path:
+    "Where a run reads `dataset_path`: as given if it is absolute or exists, else under `[paths] data_dir`."
+    p = Path(dataset_path)
+    return p if p.is_absolute() or p.exists() else st.path('data_dir') / p
+
 def resolve_run_paths(args, st):
     "The paths rule (`rft_nb.config`): `dataset_path` as given, else under `[paths] data_dir` (an error names both); a relative `output_dir` under `[paths] output_dir`."
     if args.dataset_path: args.dataset_path = str(st.find(args.dataset_path, 'dataset_path', 'data_dir'))
     args.output_dir = str(st.out(args.output_dir))
     if hasattr(args, 'logging_dir') and args.logging_dir and not Path(args.logging_dir).is_absolute():
         args.logging_dir = str(Path(args.output_dir) / 'logs')
+
+def missing_inputs(args, st=None) -> list[str]:
+    "What a run of `args` would not find here, its dataset and its base model: warnings for a plan made before downloading."
+    st = st or load_settings()
+    out = []
+    if not args.dataset_path: out.append('no dataset_path: a run needs a folder written by rft-data')
+    elif not (p := dataset_location(args.dataset_path, st)).exists():
+        out.append(f"dataset {p} does not exist (build it with rft-data before training; a relative dataset_path resolves against [paths] data_dir)")
+    name = str(args.model_name_or_path or st.get('model', 'base_model'))
+    try: resolve_model_path(name, st)
+    except ModelLoadError:
+        out.append(f"model {name!r} is not in models_dir {st.path('models_dir')} (nor a folder, nor under output_dir): download it "
+                   f"before training, e.g. `hf download {name} --local-dir {st.path('models_dir') / name}`")
+    return out
 
 def _resume(args):
     "`resume_from_checkpoint` as the trainer needs it: `true` means the newest complete checkpoint."
@@ -1089,7 +1109,7 @@ def train_sft(args: RFTSFTConfig) -> dict:
 
 # %% ../nbs/20_train.ipynb #e8f1279d
 def dry_run(args, for_grpo: bool) -> tuple[str, list[str]]:
-    "(report, errors): backend and generation engine of `args` here and on a GPU box, and why; nothing is loaded."
+    "(report, errors): backend and generation engine of `args` here and on a GPU box, and why, and what is not on disk yet; nothing is loaded."
     from rft_nb.stack import read_stack_facts
     st = run_settings(args)
     name = args.model_name_or_path or st.get('model', 'base_model')
@@ -1108,7 +1128,8 @@ def dry_run(args, for_grpo: bool) -> tuple[str, list[str]]:
         except ConfigError as e:
             lines.append(f"{label}: cannot run: {e}")
             if kw: errors.append(str(e))
-    lines.append(f"facts: {facts.unsloth_origin}; {facts.vllm_origin}")
+    lines.append(f"facts: {facts.summary()}")
+    lines += [f"warning: {w}" for w in missing_inputs(args, st)]
     return '\n'.join(lines), errors
 
 # %% ../nbs/20_train.ipynb #f3c1115d
