@@ -14,10 +14,11 @@ from pathlib import Path
 from .config import InputError, add_settings_args, load_settings, settings_from_args, run_cli
 
 # %% auto #0
-__all__ = ['PRESETS', 'TEST_SPLITS', 'SFT_FIELDS', 'DEMO_THREADS', 'DemoConfig', 'domain', 'demo_rows', 'build_demo_data',
-           'chance_level', 'demo_recipes', 'write_recipe', 'reward_means', 'evaluate_stage', 'pass_maj', 'headroom',
-           'count_bias', 'changed_rows', 'paired_se', 'demo_checks', 'seed_gain', 'reused_sft', 'sampling_summary',
-           'checkpoint_curve', 'run_demo', 'format_summary', 'auto_threads', 'config_from_args', 'demo_main']
+__all__ = ['PRESETS', 'TEST_SPLITS', 'SFT_FIELDS', 'PROTOCOL_CARD', 'DEMO_THREADS', 'DemoConfig', 'domain', 'demo_rows',
+           'build_demo_data', 'chance_level', 'demo_recipes', 'write_recipe', 'reward_means', 'evaluate_stage',
+           'pass_maj', 'headroom', 'count_bias', 'changed_rows', 'paired_se', 'demo_checks', 'seed_gain', 'reused_sft',
+           'sampling_summary', 'checkpoint_curve', 'run_demo', 'protocol_lines', 'format_summary', 'auto_threads',
+           'config_from_args', 'demo_main']
 
 # %% ../nbs/40_demo.ipynb #9a12125a
 @dataclass
@@ -353,6 +354,22 @@ def run_demo(cfg: DemoConfig | None = None, out=None, settings=None, progress: b
     (out / 'summary.json').write_text(json.dumps(summary, indent=1))
     return summary
 
+# %% ../nbs/40_demo.ipynb #4629f382
+PROTOCOL_CARD = 'benchmarks/results/demo_protocol.json'   # written by `benchmarks/demo_protocol.py --report`, in the repository
+
+def protocol_lines(card=None) -> list[str]:
+    "The protocol card's pooled gains (mean over seeds, one-sided 95 % lower bound, verdict), or a line saying where it is."
+    import rft_nb
+    p = Path(card) if card else Path(rft_nb.__file__).resolve().parents[1] / PROTOCOL_CARD
+    try: rep = json.loads(p.read_text())
+    except (OSError, ValueError): return [f'  (no card at {p}: the repository holds it)']
+    out = []
+    for claim, label in (('GRPO beats CoT-SFT', 'GRPO - CoT-SFT'), ('GRPO beats continued CoT-SFT at equal CPU', 'GRPO - more CoT-SFT, same CPU')):
+        c = rep.get('claims', {}).get(claim, {})
+        if c: out.append(f"  {label} over {len(rep.get('seeds_run', []))} seeds{' (interim)' if rep.get('interim') else ''}: "
+                         + ', '.join(f"{TEST_SPLITS[k]} {v['mean']:+.1f} (>= {v['lower95_t']:+.1f}, {v['verdict']})" for k, v in c.items() if k in TEST_SPLITS))
+    return out
+
 # %% ../nbs/40_demo.ipynb #626288c6
 def format_summary(s: dict) -> str:
     "The end-of-run summary as text (what `rft-demo` prints)."
@@ -395,7 +412,8 @@ def format_summary(s: dict) -> str:
     lines += [f"{'n/a ' if plumbing else 'PASS' if ok else 'FAIL'}  {name.replace('_', ' ')}" for name, ok in s['checks'].items()]
     lines += ['', "GRPO's gain on this seed (points, ± one paired standard error): "
               + ', '.join(f"{TEST_SPLITS[k]} {g:+.1f} ± {se if se is not None else float('nan'):.1f}" for k, (g, se) in seed_gain(s).items()),
-              'One seed cannot show a gain of this size; what the pre-registered seeds showed is in benchmarks/results/demo_protocol.md.']
+              'One seed cannot show a gain of this size; what the pre-registered seeds showed (benchmarks/results/demo_protocol.md):']
+    lines += protocol_lines() if not plumbing else []
     lines += ['', f"table: {s['files']['table']}", f"plots: {Path(s['files']['plots'][0]).parent if s['files']['plots'] else '-'}",
               f"rollouts: {s['files']['rollouts']}", f"summary: {s['files']['summary']}"]
     return '\n'.join(lines)
