@@ -6,8 +6,9 @@ Docs: https://rft-nb.github.io/rft_nb/demo.html.md"""
 
 # %% ../nbs/40_demo.ipynb #67bc3900
 from __future__ import annotations
-import argparse, json, math, resource, shutil, sys, time
+import argparse, json, math, os, resource, shutil, sys, time
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -16,9 +17,9 @@ from .config import InputError, add_settings_args, load_settings, settings_from_
 # %% auto #0
 __all__ = ['PRESETS', 'TEST_SPLITS', 'SFT_FIELDS', 'PROTOCOL_CARD', 'DEMO_THREADS', 'DemoConfig', 'domain', 'demo_rows',
            'build_demo_data', 'chance_level', 'demo_recipes', 'write_recipe', 'reward_means', 'evaluate_stage',
-           'pass_maj', 'headroom', 'count_bias', 'changed_rows', 'paired_se', 'demo_checks', 'seed_gain', 'reused_sft',
-           'sampling_summary', 'checkpoint_curve', 'run_demo', 'protocol_lines', 'format_summary', 'auto_threads',
-           'config_from_args', 'demo_main']
+           'pass_maj', 'headroom', 'timed', 'count_bias', 'changed_rows', 'paired_se', 'demo_checks', 'seed_gain',
+           'reused_sft', 'sampling_summary', 'checkpoint_curve', 'run_demo', 'protocol_lines', 'format_summary',
+           'auto_threads', 'config_from_args', 'demo_main']
 
 # %% ../nbs/40_demo.ipynb #9a12125a
 @dataclass
@@ -185,6 +186,14 @@ def headroom(model, ds, out, cfg: DemoConfig, progress: bool = True) -> dict:
     (out / 'headroom.json').write_text(json.dumps(res, indent=1))
     return res
 
+# %% ../nbs/40_demo.ipynb #150ff130
+@contextmanager
+def timed(times: dict, cpu: dict, name: str):
+    "Record the wall and CPU seconds (this process, all its threads) of the block as `times[name]`, `cpu[name]`."
+    w, c = time.time(), sum(os.times()[:2])
+    try: yield
+    finally: times[name], cpu[name] = time.time() - w, sum(os.times()[:2]) - c
+
 # %% ../nbs/40_demo.ipynb #697800fd
 def _acc(res, split) -> float: return res['metrics']['counting'][split]['acc']
 
@@ -287,7 +296,7 @@ def run_demo(cfg: DemoConfig | None = None, out=None, settings=None, progress: b
     if cfg.sft_from: cfg = replace(cfg, sft_from=str(st.find(cfg.sft_from, 'sft_from folder', 'output_dir').resolve()))
     out.mkdir(parents=True, exist_ok=True)
     transformers.logging.set_verbosity_error(); datasets.disable_progress_bars()
-    t0 = time.time(); times = {}
+    t0 = time.time(); times, cpu = {}, {}   # wall and CPU seconds (this process, every thread) per stage
     _stage(1, 6, f"data: synthetic counting, {cfg.n_train} train rows, {len(TEST_SPLITS)} test sets of {cfg.n_test} rows "
                  f"({', '.join(TEST_SPLITS.values())}), {cfg.image_size} px")
     data = build_demo_data(cfg, st.path('data_dir') / 'demo-counting')
@@ -309,26 +318,24 @@ def run_demo(cfg: DemoConfig | None = None, out=None, settings=None, progress: b
     else:
         sft_dir, sft_eval = out / 'cot_sft', out / 'eval' / 'cot_sft'
         _stage(2, 6, f"stage 1, CoT-SFT: {cfg.model}, {cfg.sft_steps} steps x {cfg.sft_batch} rows (recipe {out / 'recipes' / 'cot_sft.yaml'})")
-        t = time.time()
-        sft_sum = train_sft(parse_config(RFTSFTConfig, ['--config', str(write_recipe(sft_r, out / 'recipes' / 'cot_sft.yaml'))]))
-        times['cot_sft'] = time.time() - t
+        with timed(times, cpu, 'cot_sft'):
+            sft_sum = train_sft(parse_config(RFTSFTConfig, ['--config', str(write_recipe(sft_r, out / 'recipes' / 'cot_sft.yaml'))]))
         _stage(3, 6, 'evaluate CoT-SFT on the held-out splits')
-        t = time.time(); res_sft = evaluate_stage(sft_dir, test, sft_eval, cfg, progress); times['eval_sft'] = time.time() - t
+        with timed(times, cpu, 'eval_sft'): res_sft = evaluate_stage(sft_dir, test, sft_eval, cfg, progress)
     room = {}
     if cfg.headroom_rows:
         print(f"headroom of CoT-SFT: {cfg.headroom_k} samples per row at temperature {cfg.temperature}, first {cfg.headroom_rows} rows of each test set", flush=True)
-        t = time.time(); room = headroom(sft_dir, test, out / 'eval' / 'cot_sft_headroom', cfg, progress); times['headroom'] = time.time() - t
+        with timed(times, cpu, 'headroom'): room = headroom(sft_dir, test, out / 'eval' / 'cot_sft_headroom', cfg, progress)
     _stage(4, 6, f"stage 2, GRPO: {cfg.grpo_steps} steps x {cfg.grpo_batch // cfg.num_generations} prompts x {cfg.num_generations} completions "
                  f"({cfg.grpo_steps * cfg.grpo_batch} completions in all{', dynamic sampling' if cfg.dynamic_sampling else ''}), "
                  f"rewards {', '.join(cfg.rewards)} (recipe {out / 'recipes' / 'grpo.yaml'})")
-    t = time.time()
-    grpo_sum = train_grpo(parse_config(RFTGRPOConfig, ['--config', str(write_recipe(grpo_r, out / 'recipes' / 'grpo.yaml'))]))
-    times['grpo'] = time.time() - t
+    with timed(times, cpu, 'grpo'):
+        grpo_sum = train_grpo(parse_config(RFTGRPOConfig, ['--config', str(write_recipe(grpo_r, out / 'recipes' / 'grpo.yaml'))]))
     _stage(5, 6, 'evaluate CoT-SFT + GRPO on the held-out splits')
-    t = time.time(); res_grpo = evaluate_stage(out / 'grpo', test, out / 'eval' / 'grpo', cfg, progress); times['eval_grpo'] = time.time() - t
+    with timed(times, cpu, 'eval_grpo'): res_grpo = evaluate_stage(out / 'grpo', test, out / 'eval' / 'grpo', cfg, progress)
     curve = []
     if cfg.curve_every:
-        t = time.time(); curve = checkpoint_curve(out, test, cfg, progress); times['eval_curve'] = time.time() - t
+        with timed(times, cpu, 'eval_curve'): curve = checkpoint_curve(out, test, cfg, progress)
     _stage(6, 6, f"report: {out}")
     runs = {'CoT-SFT': res_sft, 'CoT-SFT + GRPO': res_grpo}
     table = compare_runs(runs, split_names=TEST_SPLITS)   # the summary's labels, not ID / OOD
@@ -347,7 +354,7 @@ def run_demo(cfg: DemoConfig | None = None, out=None, settings=None, progress: b
         count_bias={'cot_sft': res_sft['count_bias'], 'grpo': res_grpo['count_bias']}, headroom=room,
         training={'cot_sft': {k: sft_sum[k] for k in ('steps', 'train_loss')}, 'grpo': {k: grpo_sum[k] for k in ('steps', 'train_loss', 'generated')}},
         sampling=sampling_summary(out / 'grpo' / 'sampling.jsonl'), curve=curve, sft_from=cfg.sft_from or None, torch_threads=_threads(),
-        seconds={k: round(v, 1) for k, v in times.items()}, wall_seconds=round(time.time() - t0, 1), peak_memory_mb=round(_peak_mb(), 1),
+        seconds={k: round(v, 1) for k, v in times.items()}, cpu_seconds={k: round(v, 1) for k, v in cpu.items()}, wall_seconds=round(time.time() - t0, 1), peak_memory_mb=round(_peak_mb(), 1),
         files=dict(table=str(out / 'results.md'), plots=sorted(str(p) for p in plots.glob('*.png')), rollouts=str(viewer), summary=str(out / 'summary.json')))
     summary['checks'] = demo_checks(summary)
     (out / 'results.md').write_text('# Demo: CoT-SFT vs CoT-SFT + GRPO (counting accuracy %, greedy)\n\n' + table + '\n')
