@@ -44,6 +44,7 @@ def assert_bad(r, cmd, expect):
     "Exit 2 and exactly one `cmd: error: …` line on stderr, naming `expect`, and no traceback."
     assert r.returncode == 2, f"exit {r.returncode}\nstdout: {r.stdout[-1500:]}\nstderr: {r.stderr[-3000:]}"
     assert 'Traceback' not in r.stderr, r.stderr[-3000:]
+    assert 'gemm_4bit_forward' not in r.stderr, r.stderr[-3000:]   # bitsandbytes' harmless CPU notice, silenced in rft_nb/__init__.py
     errs = [l for l in r.stderr.splitlines() if 'error:' in l]
     assert len(errs) == 1 and errs[0].startswith(f"{cmd}: error: "), r.stderr[-3000:]
     assert expect in errs[0], errs[0]
