@@ -81,8 +81,12 @@ def test_custom_json_outputs(custom_json_run):
     assert "32 rows written, 2 skipped" in printed
     report = json.loads((tmp / 'data' / 'tutorial_custom_json' / 'train' / 'build_report.json').read_text())
     assert [s['field'] for s in report['skipped']] == ['image', 'solution'] and report['rows_written'] == 32
-    # training: adapter, logged rewards, rollouts
+    # stage 1: CoT-SFT on the reasoning written inside the training rows' solutions (Reason-RFT's form)
+    assert "reasoning: 'I see" in printed and 'the target of the first row: <think>I see' in printed
+    assert (tmp / 'outputs' / 'tutorials' / 'custom_json' / 'cot_sft' / 'config.json').is_file()
+    # stage 2: GRPO from the CoT-SFT model: adapter, logged rewards, rollouts
     run = tmp / 'outputs' / 'tutorials' / 'custom_json' / 'grpo'
+    assert json.loads((run / 'adapter_config.json').read_text())['base_model_name_or_path'].endswith('cot_sft')
     assert (run / 'adapter_model.safetensors').is_file()
     state = json.loads((run / 'checkpoint-8' / 'trainer_state.json').read_text())
     assert sum('rewards/counting/mean' in h for h in state['log_history']) == 8
@@ -91,12 +95,12 @@ def test_custom_json_outputs(custom_json_run):
     metrics_cell = next(texts(c) for c in code if 'metrics_markdown(results' in c.source)
     assert '### counting' in metrics_cell and '| split | n | acc | acc_paper | format |' in metrics_cell
     assert '| test | 8 | 0.00 | 0.00 | 0.00 |' in metrics_cell      # a random tiny model: n = 8, nothing right
-    for name in ('base', 'GRPO'):
+    for name in ('base', 'CoT-SFT', 'GRPO'):
         res = json.loads((tmp / 'outputs' / 'tutorials' / 'custom_json' / 'eval' / name / 'results.json').read_text())
         assert res['metrics']['counting']['test']['n'] == 8
         assert len((tmp / 'outputs' / 'tutorials' / 'custom_json' / 'eval' / name / 'predictions.jsonl').read_text().splitlines()) == 8
     # the comparison table and the figures (sample grid, curves) were displayed inline
-    assert '| + GRPO (8 steps) |' in printed
+    assert '| CoT-SFT (24 steps) |' in printed and '| + GRPO (8 steps) |' in printed
     pngs = [o for c in code for o in c.get('outputs', []) if 'data' in o and 'image/png' in o.data]
     assert len(pngs) == 2 and (tmp / 'outputs' / 'tutorials' / 'custom_json' / 'curves.png').stat().st_size > 5000
 
