@@ -28,10 +28,9 @@ __all__ = ['log', 'ALGORITHMS', 'LANGUAGE_LORA_TARGETS', 'VISION_MODULES', 'VISI
            'suppress_vision_tokens', 'image_thumbnail', 'RolloutRecorder', 'gather_objects', 'group_verdicts',
            'take_rows', 'Schedule', 'generation_schedule', 'trl_advantages', 'trl_contract_problems',
            'check_trl_contract', 'SamplingState', 'DynamicSampling', 'SamplingCallback', 'grpo_trainer_class',
-           'save_outputs', 'last_complete_checkpoint', 'start_logs', 'run_settings', 'dataset_location',
-           'resolve_run_paths', 'missing_inputs', 'generated_before', 'step_generations', 'budget_spent', 'train_grpo',
-           'train_sft', 'dry_run', 'close_distributed', 'short_help', 'pop_settings_args', 'sft_main', 'grpo_main',
-           'main']
+           'save_outputs', 'last_complete_checkpoint', 'start_logs', 'run_settings', 'resolve_run_paths',
+           'missing_inputs', 'generated_before', 'step_generations', 'budget_spent', 'train_grpo', 'train_sft',
+           'dry_run', 'close_distributed', 'short_help', 'pop_settings_args', 'sft_main', 'grpo_main', 'main']
 
 # %% ../nbs/20_train.ipynb #20418a58
 ALGORITHMS = {  # name -> {GRPOConfig / project field: (value, where the number comes from)}
@@ -980,11 +979,6 @@ def _prepare(args, for_grpo: bool):
     args.model_init_kwargs = None
     return backend, path
 
-def dataset_location(dataset_path, st) -> Path:
-    "Where a run reads `dataset_path`: as given if it is absolute or exists, else under `[paths] data_dir`."
-    p = Path(dataset_path)
-    return p if p.is_absolute() or p.exists() else st.path('data_dir') / p
-
 def resolve_run_paths(args, st):
     "The paths rule (`rft_nb.config`): `dataset_path` as given, else under `[paths] data_dir` (an error names both); a relative `output_dir` under `[paths] output_dir`."
     if args.dataset_path: args.dataset_path = str(st.find(args.dataset_path, 'dataset_path', 'data_dir'))
@@ -997,8 +991,11 @@ def missing_inputs(args, st=None) -> list[str]:
     st = st or load_settings()
     out = []
     if not args.dataset_path: out.append('no dataset_path: a run needs a folder written by rft-data')
-    elif not (p := dataset_location(args.dataset_path, st)).exists():
-        out.append(f"dataset {p} does not exist (build it with rft-data before training; a relative dataset_path resolves against [paths] data_dir)")
+    else:
+        try: st.find(args.dataset_path, 'dataset_path', 'data_dir')   # the paths rule, as training reads it
+        except FileNotFoundError:
+            out.append(f"dataset {st.out(args.dataset_path, 'data_dir')} does not exist (build it with rft-data before training; "
+                       "a relative dataset_path resolves against [paths] data_dir)")
     name = str(args.model_name_or_path or st.get('model', 'base_model'))
     try: resolve_model_path(name, st)
     except ModelLoadError:
