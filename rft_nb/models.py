@@ -7,6 +7,7 @@ Docs: https://rft-nb.github.io/rft_nb/models.html.md"""
 # %% ../nbs/05_models.ipynb #e02276d9
 from __future__ import annotations
 import argparse, hashlib, json, os, shutil, tempfile, random
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from .config import load_settings, add_settings_args, settings_from_args, InputError
@@ -16,10 +17,11 @@ from .prompts import SYSTEM_PROMPT, PROMPTS, TRANCE_FUNCTIONS, render_prompt
 __all__ = ['SPECIAL_TOKENS', 'THINK_TOKENS', 'GEMMA3_SPECIAL_TOKENS', 'QWEN2_SPLIT', 'QWEN3_5_SPLIT', 'WORDS', 'CHAT_TEMPLATE',
            'QWEN3_VL_TEMPLATE', 'QWEN3_VL_THINKING_TEMPLATE', 'QWEN3_5_TEMPLATE', 'GEMMA3_TEMPLATE',
            'QWEN_VISION_TOKENS', 'TINY_FAMILIES', 'FAMILIES', 'QWEN3_PROCESSOR_TYPES', 'PRESETS', 'TINY_MODELS',
-           'IMAGE_MIN_PIXELS', 'IMAGE_MAX_PIXELS', 'tokenizer_corpus', 'TinyFamily', 'build_tokenizer',
+           'IMAGE_MIN_PIXELS', 'IMAGE_MAX_PIXELS', 'SMALL_WEIGHTS', 'tokenizer_corpus', 'TinyFamily', 'build_tokenizer',
            'ImageOnlyQwenVLProcessor', 'ImageOnlyQwen3VLProcessor', 'image_only_processor_class', 'tiny_processor',
-           'parse_tiny_name', 'tiny_config', 'build_tiny', 'tiny_model_path', 'ModelLoadError', 'resolve_model_path',
-           'load_processor', 'load_model', 'TorchChunkedLogProb', 'patch_trl_for_cpu', 'build_tiny_cli']
+           'parse_tiny_name', 'tiny_config', 'weight_bars', 'build_tiny', 'tiny_model_path', 'ModelLoadError',
+           'resolve_model_path', 'load_processor', 'load_model', 'TorchChunkedLogProb', 'patch_trl_for_cpu',
+           'build_tiny_cli']
 
 # %% ../nbs/05_models.ipynb #1cde7363
 SPECIAL_TOKENS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>', '<|vision_start|>', '<|vision_end|>',
@@ -458,7 +460,7 @@ def tiny_config(name: str, tokenizer):
     text = dict(vocab_size=len(tokenizer), hidden_size=p['hidden'], intermediate_size=p['intermediate'],
                 num_hidden_layers=p['layers'], num_attention_heads=p['heads'], num_key_value_heads=p['kv_heads'],
                 max_position_embeddings=4096,
-                bos_token_id=ids['<|endoftext|>'], eos_token_id=ids['<|im_end|>'], pad_token_id=ids['<|endoftext|>'])
+                bos_token_id=tokenizer.bos_token_id, eos_token_id=ids['<|im_end|>'], pad_token_id=ids['<|endoftext|>'])
     tokens = dict(image_token_id=ids['<|image_pad|>'], video_token_id=ids['<|video_pad|>'],
                   vision_start_token_id=ids['<|vision_start|>'], vision_end_token_id=ids['<|vision_end|>'])
     if f.model_type in QWEN3_PROCESSOR_TYPES: return _qwen3_config(p, f, text, tokens)
@@ -472,6 +474,22 @@ def tiny_config(name: str, tokenizer):
     vision = dict(depth=p['v_depth'], hidden_size=p['v_width'], intermediate_size=2 * p['v_width'], num_heads=p['v_heads'],
                   out_hidden_size=p['hidden'], window_size=56, fullatt_block_indexes=[p['v_depth'] - 1])
     return Qwen2_5_VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=True, **tokens)
+
+# %% ../nbs/05_models.ipynb #3a0c9104
+SMALL_WEIGHTS = 2**30   # bytes: such weights load and save in about a second on any machine
+
+@contextmanager
+def weight_bars(weights):
+    "transformers' weight loading / saving bars, off inside for `weights` under `SMALL_WEIGHTS` (bytes, a checkpoint folder or a model)."
+    from transformers.utils import logging as hf_logging
+    if hasattr(weights, 'parameters'): n = sum(p.numel() * p.element_size() for p in weights.parameters())
+    elif isinstance(weights, (str, Path)): n = sum(f.stat().st_size for f in Path(weights).glob('*.safetensors'))
+    else: n = int(weights)
+    off = n < SMALL_WEIGHTS and hf_logging.is_progress_bar_enabled()
+    if off: hf_logging.disable_progress_bar()
+    try: yield
+    finally:
+        if off: hf_logging.enable_progress_bar()
 
 # %% ../nbs/05_models.ipynb #df26c276
 def build_tiny(name: str = 'tiny-qwen2-vl', # one of TINY_MODELS
@@ -491,10 +509,11 @@ def build_tiny(name: str = 'tiny-qwen2-vl', # one of TINY_MODELS
     stops = [tok.convert_tokens_to_ids(t) for t in f.stop_tokens]
     model.generation_config.pad_token_id = tok.pad_token_id
     model.generation_config.eos_token_id = [tok.eos_token_id, *stops] if stops else tok.eos_token_id
-    if f.bos: model.generation_config.bos_token_id = tok.bos_token_id
+    model.generation_config.bos_token_id = tok.bos_token_id   # None for Qwen, whose tokenizer has no BOS
     model.generation_config.do_sample = False
     if out_dir is not None:
-        model.save_pretrained(out_dir); proc.save_pretrained(out_dir)
+        with weight_bars(model): model.save_pretrained(out_dir)
+        proc.save_pretrained(out_dir)
         meta = {'name': name, 'family': family, 'seed': seed, 'preset': PRESETS[preset]}
         (Path(out_dir) / 'rft_nb_tiny.json').write_text(json.dumps(meta))
     return model, proc
@@ -580,7 +599,7 @@ def load_model(name_or_path: str | Path | None = None, # checkpoint folder, tiny
     _check_vlm_dir(path)
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
     dtype = dtype or (torch.bfloat16 if device.startswith('cuda') else torch.float32)
-    model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype).to(device)
+    with weight_bars(path): model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype).to(device)
     if adapter is not None:
         from peft import PeftModel
         model = PeftModel.from_pretrained(model, str(adapter))

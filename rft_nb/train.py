@@ -7,12 +7,13 @@ Docs: https://rft-nb.github.io/rft_nb/train.html.md"""
 # %% ../nbs/20_train.ipynb #c17ae8cf
 from __future__ import annotations
 import importlib.util, json, logging, os, sys, time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 from typing import Any, NamedTuple
 from trl import GRPOConfig, SFTConfig
 from .config import load_settings, run_cli, InputError
-from .models import resolve_model_path, load_processor, patch_trl_for_cpu, ModelLoadError
+from .models import resolve_model_path, load_processor, patch_trl_for_cpu, weight_bars, ModelLoadError
 
 log = logging.getLogger('rft_nb.train')
 
@@ -28,9 +29,10 @@ __all__ = ['log', 'ALGORITHMS', 'LANGUAGE_LORA_TARGETS', 'VISION_MODULES', 'VISI
            'suppress_vision_tokens', 'image_thumbnail', 'RolloutRecorder', 'gather_objects', 'group_verdicts',
            'take_rows', 'Schedule', 'generation_schedule', 'trl_advantages', 'trl_contract_problems',
            'check_trl_contract', 'SamplingState', 'DynamicSampling', 'SamplingCallback', 'grpo_trainer_class',
-           'save_outputs', 'last_complete_checkpoint', 'start_logs', 'run_settings', 'resolve_run_paths',
-           'missing_inputs', 'generated_before', 'step_generations', 'budget_spent', 'train_grpo', 'train_sft',
-           'dry_run', 'close_distributed', 'short_help', 'pop_settings_args', 'sft_main', 'grpo_main', 'main']
+           'calm_training', 'save_outputs', 'last_complete_checkpoint', 'start_logs', 'run_settings',
+           'resolve_run_paths', 'missing_inputs', 'generated_before', 'step_generations', 'budget_spent', 'train_grpo',
+           'train_sft', 'dry_run', 'close_distributed', 'short_help', 'pop_settings_args', 'sft_main', 'grpo_main',
+           'main']
 
 # %% ../nbs/20_train.ipynb #20418a58
 ALGORITHMS = {  # name -> {GRPOConfig / project field: (value, where the number comes from)}
@@ -380,7 +382,12 @@ def load_trl_model(args, path):
         kw['quantization_config'] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type='nf4', bnb_4bit_use_double_quant=True,
                                                        bnb_4bit_compute_dtype=torch.bfloat16)
     dtype = torch.bfloat16 if (args.bf16 and torch.cuda.is_available()) else torch.float32
-    model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype, **kw)
+    with weight_bars(path): model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype, **kw)
+    # transformers 5 keeps a VLM's token ids in its text config while the Trainer compares the tokenizer's with the top
+    # level: without this every run "aligns" (and warns about) ids the model already has
+    text = model.config.get_text_config()
+    for k in ('bos_token_id', 'eos_token_id', 'pad_token_id'):
+        if getattr(model.config, k, None) is None: setattr(model.config, k, getattr(text, k, None))
     if not args.finetune_vision_layers and not args.use_lora:
         for n, p in model.named_parameters():
             if any(f".{m}." in f".{n}" for m in VISION_MODULES): p.requires_grad_(False)
@@ -914,6 +921,15 @@ def grpo_trainer_class(base=None):
     return type('RFTGRPOTrainer', (DynamicSampling, base), {'__doc__': DynamicSampling.__doc__})
 
 # %% ../nbs/20_train.ipynb #7d733119
+@contextmanager
+def calm_training(trainer):
+    """Train and save with `trainer` without known-harmless noise: when `disable_tqdm` asks for a quiet run, no per-step
+    log dicts (transformers' `PrinterCallback`; the numbers stay in `trainer_state.json` for `rft-report --train`), and
+    no weight bars for a small model (`weight_bars`)."""
+    from transformers import PrinterCallback
+    if trainer.args.disable_tqdm: trainer.remove_callback(PrinterCallback)
+    with weight_bars(trainer.model): yield
+
 def save_outputs(trainer, proc, args) -> dict:
     "Save the final model (adapter or full weights) and processor; return the paths written."
     out = Path(args.output_dir)
@@ -1078,8 +1094,9 @@ def train_grpo(args: RFTGRPOConfig) -> dict:
                           callbacks=[rec, SamplingCallback(state)])
     trainer.sampling_state, trainer.rollout_recorder = state, rec
     t0 = time.time()
-    result = trainer.train(resume_from_checkpoint=resume)
-    paths = save_outputs(trainer, proc, args)
+    with calm_training(trainer):
+        result = trainer.train(resume_from_checkpoint=resume)
+        paths = save_outputs(trainer, proc, args)
     return dict(backend=backend, generation_engine=engine, steps=trainer.state.global_step, seconds=time.time() - t0,
                 train_loss=result.training_loss, generated=state.generated, train_prompts=len(rows), **paths)
 
@@ -1100,8 +1117,9 @@ def train_sft(args: RFTSFTConfig) -> dict:
     if args.max_length is not None and args.max_length < 4096: args.max_length = None  # never truncate image tokens away
     trainer = SFTTrainer(model=model, args=args, train_dataset=rows, processing_class=proc, **kw)
     t0 = time.time()
-    result = trainer.train(resume_from_checkpoint=_resume(args))
-    paths = save_outputs(trainer, proc, args)
+    with calm_training(trainer):
+        result = trainer.train(resume_from_checkpoint=_resume(args))
+        paths = save_outputs(trainer, proc, args)
     return dict(backend=backend, steps=trainer.state.global_step, seconds=time.time() - t0, train_loss=result.training_loss, **paths)
 
 # %% ../nbs/20_train.ipynb #e8f1279d

@@ -2,13 +2,15 @@
 
 Success exits 0 and says what it wrote; bad input exits 2 with exactly one `rft-X: error: …` line and no traceback.
 A `main()` that returned a value to the console-script wrapper would exit 1 here (a dict goes to stderr)."""
-import json, os, subprocess, sys, tomllib
+import importlib.util, json, os, subprocess, sys, tomllib
 from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SCRIPTS = tomllib.loads((ROOT / 'pyproject.toml').read_text())['project']['scripts']
+_spec = importlib.util.spec_from_file_location('nb_calm', ROOT / 'scripts' / 'nb_calm.py')
+nb_calm = importlib.util.module_from_spec(_spec); _spec.loader.exec_module(nb_calm)
 
 
 @pytest.fixture(scope='module')
@@ -33,10 +35,19 @@ def run(cmd, *args, ws):
     return subprocess.run([str(exe), *map(str, args)], cwd=ws['root'], env=ws['env'], capture_output=True, text=True, timeout=900)
 
 
-def assert_ok(r, *expect):
-    "Exit 0, no traceback, nothing leaked to stderr as a return value, and stdout says `expect`."
+def assert_calm(r, quiet: bool):
+    "None of the known-harmless library lines `make nb-calm` looks for (per-step log dicts only when `quiet` was asked for)."
+    for name, pat in nb_calm.NOISE_RE.items():
+        if name == 'per-step log dict' and not quiet: continue   # with progress on, the bar writes each step's numbers
+        m = pat.search(r.stdout + r.stderr)
+        assert not m, f"{name}: {(r.stdout + r.stderr)[m.start():m.start() + 200]!r}"
+
+
+def assert_ok(r, *expect, quiet=False):
+    "Exit 0, no traceback, nothing leaked to stderr as a return value, no library noise, and stdout says `expect`."
     assert r.returncode == 0, f"exit {r.returncode}\nstdout: {r.stdout[-1500:]}\nstderr: {r.stderr[-3000:]}"
     assert 'Traceback' not in r.stderr, r.stderr[-3000:]
+    assert_calm(r, quiet)
     for e in expect: assert e in r.stdout, f"{e!r} not in stdout: {r.stdout[-1500:]}"
 
 
@@ -44,7 +55,7 @@ def assert_bad(r, cmd, expect):
     "Exit 2 and exactly one `cmd: error: …` line on stderr, naming `expect`, and no traceback."
     assert r.returncode == 2, f"exit {r.returncode}\nstdout: {r.stdout[-1500:]}\nstderr: {r.stderr[-3000:]}"
     assert 'Traceback' not in r.stderr, r.stderr[-3000:]
-    assert 'gemm_4bit_forward' not in r.stderr, r.stderr[-3000:]   # bitsandbytes' harmless CPU notice, silenced in rft_nb/__init__.py
+    assert_calm(r, quiet=True)
     errs = [l for l in r.stderr.splitlines() if 'error:' in l]
     assert len(errs) == 1 and errs[0].startswith(f"{cmd}: error: "), r.stderr[-3000:]
     assert expect in errs[0], errs[0]
@@ -92,7 +103,7 @@ def test_success(cmd, ws):
         assert (ws['root'] / 'data' / 'synthetic-counting' / 'build_report.json').is_file()
         return
     r = run(cmd, *fill(ok_args, ws), ws=ws)
-    assert_ok(r, *expect)
+    assert_ok(r, *expect, quiet='--no-progress' in ok_args)
     if cmd == 'rft-eval':
         res = json.loads((ws['root'] / 'eval' / 'results.json').read_text())
         assert res['metrics'], res
