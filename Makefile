@@ -49,7 +49,7 @@ pytest: install wheels
 	$(BIN)/pytest -q
 
 # The browser tests of the docs (tests/test_docs.py) read the site `docs` builds, so docs comes before pytest.
-test: check-clean check-export check-readme check-gpu-extra nb-budget nbtest docs pytest
+test: check-clean check-export check-readme check-gpu-extra nb-budget nb-calm nbtest docs pytest
 
 # The documentation site in _docs/ (nbdev's doc processing, then nbconvert: Quarto cannot be installed offline).
 docs: install
@@ -65,7 +65,6 @@ nb-budget: install
 	@$(PY) scripts/nb_budget.py
 
 # Stored outputs without known-harmless library noise and without a figure shown twice (scripts/nb_calm.py).
-# Not yet part of `test`: the tutorials' stored outputs predate the fixes and need `make outputs NBS=...` first.
 nb-calm: install
 	@$(PY) scripts/nb_calm.py $(NBS)
 
