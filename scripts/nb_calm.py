@@ -18,6 +18,7 @@ NOISE = {
     'transformers weight-loading bar': r"Loading weights:|Writing model shards:",
     'tokenizer notice': r"The tokenizer has new PAD/BOS/EOS tokens",                   # Trainer aligning the tiny model's config
     'per-step log dict': r"^\{'(loss|grad_norm|learning_rate|train_runtime|train_loss|epoch|eval_[a-z_]+)': ",
+    'torch profiler trace line': r"^(USDT|STAGE):\d{4}-\d\d-\d\d ",                       # kineto (KINETO_LOG_LEVEL)
 }
 NOISE_RE = {k: re.compile(v, re.M) for k, v in NOISE.items()}
 
