@@ -163,3 +163,24 @@ def test_tiny_model_taught_a_convention(kind, env):
     assert set(s['same_as_best']) == ({'pixel', 'resized'} - {s['best']} if kind == 'pixel' else set()), (s, done)
     assert s['score'] >= 0.5 and s['margin'] >= 0.5, (s, done)
     assert s['verdict'] == ('agrees' if kind == 'norm1000' else 'disagrees')   # qwen2-vl assumes 0-1000
+
+
+def test_vllm_backend_route(monkeypatch, tiny_path, env, tmp_path):
+    """`--backend vllm` goes through the inference layer's VLLMBackend (engine arguments, prompts with their images, sampling);
+    vLLM itself is not installable on CPU, so a stand-in `vllm` module answers in pixels from the images it is handed."""
+    import types
+    from rft_nb.probe import probe
+    rows = probe_rows(4, (84, 112))
+    key, seen = AnswerKey(rows, 'pixel'), {}
+    class LLM:
+        def __init__(self, **kw): seen['engine'] = kw
+        def generate(self, requests, params, lora_request=None, use_tqdm=False):
+            seen['params'] = params
+            texts = key.generate([([], [r['multi_modal_data']['image']]) for r in requests], {})
+            return [types.SimpleNamespace(outputs=[types.SimpleNamespace(text=t)]) for t in texts]
+    monkeypatch.setitem(sys.modules, 'vllm', types.SimpleNamespace(LLM=LLM, SamplingParams=lambda **kw: kw))
+    monkeypatch.setenv('RFT_NB_SETTINGS', env['env']['RFT_NB_SETTINGS'])
+    res = probe([str(tiny_path), '--backend', 'vllm', '--n', '4', '--sizes', '84,112', '--out', str(tmp_path / 'p.json'), '--no-progress'])
+    assert seen['engine']['model'] == str(tiny_path) and seen['params']['temperature'] == 0.0 and key.asked == 4
+    assert res['backend'] == 'vllm' and res['family'] == 'qwen2-vl'
+    assert res['box']['best'] in ('pixel', 'resized') and res['box']['verdict'] == 'disagrees', res['box']
