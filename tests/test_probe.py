@@ -68,9 +68,9 @@ def test_indistinguishable_conventions_are_named_not_chosen(env):
     rows = probe_rows(4, (448,))
     key = AnswerKey(rows, 'pixel')
     srv, t, url = serve(key, len(rows))
-    out = env['root'] / 'probe-tie.json'
+    out = env['root'] / 'outputs' / 'probe' / 'served' / 'probe.json'    # a served model's probe: under output_dir
     try: r = run('rft-probe', 'served', '--backend', 'openai', '--base-url', url, '--family', 'qwen2.5-vl', '--n', '4',
-                 '--sizes', '448', '--no-progress', '--out', out, env=env)
+                 '--sizes', '448', '--no-progress', env=env)
     finally:
         t.join(timeout=60); srv.server_close()
     assert r.returncode == 0, r.stderr[-3000:]
