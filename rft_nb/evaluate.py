@@ -10,17 +10,16 @@ import argparse, hashlib, json, os
 from pathlib import Path
 
 from .config import InputError, add_settings_args, settings_from_args, run_cli
-from .families import FAMILIES, BoxConvention, ModelView, get_family, family_of
+from .families import FAMILIES, BoxConvention, ModelView, get_family, family_of, find_probe, probe_warnings
 from .schema import DataError
-from .inference import (SAMPLING, sampling_settings, TransformersBackend, OpenAIBackend, VLLMBackend, run_inference,
-                              load_predictions)
+from .inference import SAMPLING, sampling_settings, run_inference, load_predictions, make_backend
 from .scoring import write_results, metrics_markdown, compare_runs, load_results
 from .report import plot_task_bars, plot_reward_health, write_rollout_viewer
 
 # %% auto #0
 __all__ = ['RUN_KEY', 'resolve_data', 'load_eval_data', 'eval_parser', 'check_family_flag', 'cli_view', 'adapter_label',
            'default_out', 'files_fingerprint', 'data_fingerprint', 'key_changes', 'check_out', 'prepare_out',
-           'run_identity', 'main', 'report_parser', 'report', 'cli', 'report_main']
+           'probe_folders', 'warn_probe', 'run_identity', 'main', 'report_parser', 'report', 'cli', 'report_main']
 
 # %% ../nbs/33_evaluate.ipynb #7b1fa60c
 def resolve_data(data, st) -> Path:
@@ -78,6 +77,7 @@ def eval_parser() -> argparse.ArgumentParser:
     p.add_argument('--limit', type=int, default=None)
     p.add_argument('--no-system-prompt', action='store_true')
     p.add_argument('--categories', default=None, help='detection categories for mAP (comma-separated)')
+    p.add_argument('--probe', default=None, help="rft-probe's probe.json to check the run's conventions against (default: the one in the adapter's or model's folder, if any)")
     p.add_argument('--no-progress', action='store_true')
     return add_settings_args(p)
 
@@ -189,6 +189,24 @@ def prepare_out(out: Path, meta: dict, overwrite: bool = False) -> int:
     _write_json(out / 'eval_config.json', meta)
     return n
 
+# %% ../nbs/33_evaluate.ipynb #e93a8a7c
+def probe_folders(st, model, adapter=None) -> list[Path]:
+    "Where `rft-probe` leaves `probe.json` for `model` (+ `adapter`), in the order it is looked for."
+    if adapter: return [Path(adapter).expanduser()]
+    out = [Path(str(model)).expanduser()] if Path(str(model)).expanduser().is_dir() else []
+    return out + [st.path('output_dir') / 'probe' / Path(str(model)).name]
+
+def warn_probe(a, st, model, view, prog: str = 'rft-eval', file=None) -> list[str]:
+    "Print (to stderr) and return the warnings of this model's probe.json against the run's view."
+    import sys
+    path = st.find(a.probe, 'probe file') if getattr(a, 'probe', None) else find_probe(*probe_folders(st, model, a.adapter))
+    if path is None: return []
+    try: probe = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e: raise InputError(f"{path}: not a readable probe.json ({e})") from None
+    lines = [f"{prog}: warning: {w}" for w in probe_warnings(probe, view, str(path))]
+    for l in lines: print(l, file=file or sys.stderr)
+    return lines
+
 # %% ../nbs/33_evaluate.ipynb #5d9bcd7b
 def run_identity(a, st, model_name) -> dict:
     "What made a run's predictions, as `eval_config.json` records it: names with their files' fingerprints."
@@ -217,11 +235,10 @@ def main(argv=None):
     if a.family and a.backend != 'openai' and Path(meta['model']).is_dir():
         check_family_flag(a.family, family_of(meta['model']))
     if not a.overwrite: check_out(out, meta, [k for k in RUN_KEY if k in meta])   # before loading a model: refuse early
-    if a.backend == 'openai':
-        backend = OpenAIBackend(a.base_url, model_name, os.environ.get(a.api_key_env), a.concurrency, send_top_k=not a.no_top_k)
-    elif a.backend == 'vllm': backend = VLLMBackend(a.model or st.get('model', 'base_model'), a.adapter, seed=sampling['seed'])
-    else: backend = TransformersBackend.from_pretrained(a.model, a.adapter, a.merge, settings=st)
+    backend = make_backend(a.backend, model_name if a.backend == 'openai' else a.model, a.adapter, a.merge, st, a.base_url,
+                           os.environ.get(a.api_key_env), a.concurrency, send_top_k=not a.no_top_k, seed=sampling['seed'])
     view = cli_view(a, backend)
+    warn_probe(a, st, meta['model'], view)
     meta.update(view.to_dict())
     prepare_out(out, meta, a.overwrite)
     preds = run_inference(ds, backend, out / 'predictions.jsonl', sampling, a.batch_size, not a.no_system_prompt,

@@ -15,12 +15,12 @@ from .answers import (completion_text, extract_answer, no_objects, finite_box, p
                             one_number, choice_letter, trance_steps)
 
 # %% auto #0
-__all__ = ['QWEN2_MIN_PIXELS', 'QWEN2_MAX_PIXELS', 'QWEN_VISION_TOKENS', 'FAMILIES', 'NORM1000_UNITS', 'smart_resize',
-           'BoxConvention', 'to_model_box', 'from_model_box', 'ModelFamily', 'UnknownFamilyError', 'get_family',
-           'model_type_of', 'family_of', 'convention_for_model', 'opens_think', 'full_completion', 'processor_pixels',
-           'ModelView', 'box_units_text', 'detection_answer', 'grounding_answer', 'answer_text', 'parse_answer_boxes',
-           'render_row_for_convention', 'render_for_convention', 'solution_boxes', 'pred_boxes', 'pred_box',
-           'parse_completion']
+__all__ = ['QWEN2_MIN_PIXELS', 'QWEN2_MAX_PIXELS', 'QWEN_VISION_TOKENS', 'FAMILIES', 'PROBE_FILE', 'PROBE_WHAT', 'NORM1000_UNITS',
+           'smart_resize', 'BoxConvention', 'to_model_box', 'from_model_box', 'ModelFamily', 'UnknownFamilyError',
+           'get_family', 'model_type_of', 'family_of', 'convention_for_model', 'opens_think', 'full_completion',
+           'processor_pixels', 'ModelView', 'find_probe', 'probe_warnings', 'box_units_text', 'detection_answer',
+           'grounding_answer', 'answer_text', 'parse_answer_boxes', 'render_row_for_convention',
+           'render_for_convention', 'solution_boxes', 'pred_boxes', 'pred_box', 'parse_completion']
 
 # %% ../nbs/04_families.ipynb #c1e21ec5
 def smart_resize(height: int, width: int, factor: int = 28, min_pixels: int = 56 * 56, max_pixels: int = 14 * 14 * 4 * 1280) -> tuple[int, int]:
@@ -255,6 +255,30 @@ class ModelView:
         "What `eval_config.json` records."
         return dict(family=self.family.name, box_convention=str(self.convention), think_in_prompt=self.think_in_prompt,
                     point_convention=str(self.point_convention))
+
+# %% ../nbs/04_families.ipynb #ff1af126
+PROBE_FILE = 'probe.json'
+PROBE_WHAT = {'box': ('boxes', 'convention'), 'point': ('points', 'point_convention')}
+
+def find_probe(*folders):
+    "The first `probe.json` in `folders` (e.g. an adapter's, then its base model's), or None."
+    from pathlib import Path
+    for f in folders:
+        if f and (Path(f) / PROBE_FILE).is_file(): return Path(f) / PROBE_FILE
+    return None
+
+def probe_warnings(probe: dict, view: ModelView, source: str = PROBE_FILE) -> list[str]:
+    "One line for each of boxes and points where a conclusive probe found another convention than `view` reads."
+    out = []
+    for what, (noun, attr) in PROBE_WHAT.items():
+        p, conv = probe.get(what) or {}, getattr(view, attr)
+        if p.get('verdict') not in ('agrees', 'disagrees'): continue
+        if conv.kind in [p['best'], *p.get('same_as_best', [])]: continue
+        out.append(f"{source}: the model writes {noun} in {p['best_convention']} ({p['metric']} {p['score']:.2f}; "
+                   f"read as {conv.kind}: {p['scores'].get(conv.kind, 0.0):.2f}), but this run reads them as {conv}: "
+                   f"rewards and metrics will be near 0; to read them as the model writes them, set the box convention to "
+                   f"{p['best_convention']} (rft-eval --box-convention, recipe box_convention)")
+    return out
 
 # %% ../nbs/04_families.ipynb #ba793be4
 NORM1000_UNITS = "(between 0 and 1000, integer)"

@@ -16,9 +16,9 @@ from .rows import render_for_model, row_prompt
 from .scoring import score_completion
 
 # %% auto #0
-__all__ = ['SAMPLING', 'sampling_settings', 'model_inputs', 'TransformersBackend', 'to_openai_messages', 'from_openai_messages',
-           'ServerError', 'OpenAIBackend', 'vllm_engine_kwargs', 'vllm_request', 'vllm_sampling_kwargs', 'VLLMBackend',
-           'load_predictions', 'run_inference']
+__all__ = ['SAMPLING', 'BACKENDS', 'sampling_settings', 'model_inputs', 'TransformersBackend', 'to_openai_messages',
+           'from_openai_messages', 'ServerError', 'OpenAIBackend', 'vllm_engine_kwargs', 'vllm_request',
+           'vllm_sampling_kwargs', 'VLLMBackend', 'make_backend', 'load_predictions', 'run_inference']
 
 # %% ../nbs/31_inference.ipynb #dcb32665
 SAMPLING = {
@@ -208,6 +208,22 @@ class VLLMBackend:
         outs = self.llm.generate([vllm_request(m, ims, self.processor) for m, ims in prompts], SamplingParams(**vllm_sampling_kwargs(sampling)),
                                  lora_request=lora, use_tqdm=False)
         return [o.outputs[0].text for o in outs]
+
+# %% ../nbs/31_inference.ipynb #97c75722
+BACKENDS = ('transformers', 'vllm', 'openai')
+
+def make_backend(kind: str, # one of `BACKENDS`
+                 model=None, # checkpoint, tiny model name or name under models_dir (default: settings'); `openai`: the served name
+                 adapter=None, merge: bool = False, settings=None, # LoRA adapter (merged first if `merge`), `Settings`
+                 base_url: str = 'http://127.0.0.1:8000/v1', api_key: str | None = None, concurrency: int = 4,
+                 send_top_k: bool = True, seed: int = 0): # `openai` options; vLLM's engine seed
+    "The generation backend `kind` for `model`."
+    if kind == 'openai': return OpenAIBackend(base_url, str(model or 'default'), api_key, concurrency, send_top_k=send_top_k)
+    if kind == 'transformers': return TransformersBackend.from_pretrained(model, adapter, merge, settings=settings)
+    if kind == 'vllm':
+        from rft_nb.config import load_settings
+        return VLLMBackend(model or (settings or load_settings()).get('model', 'base_model'), adapter, seed=seed)
+    raise InputError(f"unknown backend {kind!r}; known: {', '.join(BACKENDS)}")
 
 # %% ../nbs/31_inference.ipynb #05b32e05
 def load_predictions(path, repair: bool = True) -> dict:

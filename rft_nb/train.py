@@ -320,10 +320,12 @@ def load_training_data(args):
 
 def model_view(args, path):
     "How the model at `path` reads rows (family, box convention with the recipe's pixel limits, `<think>` in its template)."
-    from rft_nb.families import ModelView, family_of
+    from rft_nb.families import ModelView, family_of, find_probe, probe_warnings
     proc = load_processor(path, args.image_min_pixels, args.image_max_pixels)
     view = ModelView.of(family_of(path), proc, convention=args.box_convention)
     log.info(f"[rft_nb] model view: {view.to_dict()}")
+    if (pf := find_probe(path)) is not None:                   # what rft-probe measured this checkpoint writes
+        for w in probe_warnings(json.loads(pf.read_text()), view, str(pf)): log.warning(f"[rft_nb] {w}")
     return view
 
 def check_reward_columns(ds, reward_names: list[str]):

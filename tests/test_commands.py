@@ -82,6 +82,8 @@ CASES = {
     'rft-difficulty': (['--model', '{tiny}', '--data', '{data}', '--limit', '2', '--k', '2', '--max-new-tokens', '8',
                         '--batch-size', '4', '--out', '{root}/difficulty', '--no-progress'],
                        ['difficulty.jsonl'], ['--data', 'no-such-data'], "dataset 'no-such-data' not found"),
+    'rft-probe': (['{tiny}', '--n', '2', '--sizes', '56', '--max-new-tokens', '8', '--out', '{root}/probe/probe.json', '--no-progress'],
+                  ['| convention |', 'probe.json'], ['no-such-model'], "model 'no-such-model' not found"),
 }
 
 

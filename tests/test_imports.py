@@ -13,7 +13,7 @@ LAYERS = [
     {'reward_core', 'mathverify', 'paper_rewards', 'hardened_rewards', 'rewards', 'embodied_rewards'},
     {'train', 'plan', 'scoring'},
     {'inference', 'report'},
-    {'evaluate', 'demo', 'spatial_demo', 'difficulty'},
+    {'evaluate', 'demo', 'spatial_demo', 'difficulty', 'probe'},
 ]
 
 def imports_of(path: Path) -> set[str]:
