@@ -156,9 +156,10 @@ class HackEvent:
 
     def message(self, checkpoint=None) -> str:
         s = SIGNS[self.sign]
-        amount = f"{self.value:.0%} of the step's completions" if s.level == 'completion' else f"{self.value:.2f}"
-        lines = [f"hack watch: {self.sign} at step {self.step}: {s.what} ({amount}; threshold {s.threshold:g})"
-                 + (f"; seen in {s.seen}" if s.seen else '')]
+        pct = s.level == 'completion'
+        amount = f"{self.value:.0%} of the step's completions; threshold {s.threshold:.0%}" if pct else \
+                 f"{self.value:.2f}; threshold {s.threshold:g}"
+        lines = [f"hack watch: {self.sign} at step {self.step}: {s.what} ({amount})" + (f"; seen in {s.seen}" if s.seen else '')]
         lines += [f"  e.g. {t[:200]!r}" for t in self.examples]
         if checkpoint: lines.append(f"checkpoint saved: {checkpoint}")
         return '\n'.join(lines)

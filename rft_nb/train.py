@@ -28,8 +28,8 @@ __all__ = ['log', 'ALGORITHMS', 'LANGUAGE_LORA_TARGETS', 'VISION_MODULES', 'VISI
            'lora_target_regex', 'load_trl_model', 'unsloth_load_kwargs', 'unsloth_peft_kwargs', 'load_unsloth_model',
            'suppress_vision_tokens', 'image_thumbnail', 'RolloutRecorder', 'gather_objects', 'group_verdicts',
            'take_rows', 'Schedule', 'generation_schedule', 'trl_advantages', 'trl_contract_problems',
-           'check_trl_contract', 'SamplingState', 'DynamicSampling', 'SamplingCallback', 'grpo_trainer_class',
-           'HackWatching', 'HackWatchCallback', 'save_outputs', 'last_complete_checkpoint', 'start_logs',
+           'check_trl_contract', 'HackWatching', 'HackWatchCallback', 'SamplingState', 'DynamicSampling',
+           'SamplingCallback', 'grpo_trainer_class', 'save_outputs', 'last_complete_checkpoint', 'start_logs',
            'run_settings', 'resolve_run_paths', 'missing_inputs', 'generated_before', 'step_generations',
            'budget_spent', 'train_grpo', 'train_sft', 'dry_run', 'close_distributed', 'short_help', 'pop_settings_args',
            'sft_main', 'grpo_main', 'main']
@@ -706,6 +706,41 @@ def check_trl_contract(base=None):
                            + '; '.join(problems) + '. Re-read trl/trainer/grpo_trainer.py against nbs/20_train.ipynb '
                            '(DynamicSampling, trl_advantages, generation_schedule) and run tests/test_trl_parity.py.')
 
+# %% ../nbs/20_train.ipynb #6607960c
+class HackWatching:
+    "GRPOTrainer hooks (above `DynamicSampling`): completions and rewards of each generation go to `hack_watch`; each log gets its `hack/*` values."
+    hack_watch = None   # a `HackWatch`, set by `train_grpo` (None: no watch)
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        r = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        w = self.hack_watch
+        if w is None or not self.model.training: return r
+        n, me = len(completions), self.accelerator.process_index
+        mine = r[me * n:(me + 1) * n].tolist()                     # TRL gathered every process's rows
+        rewards = [{k: (v if v == v else None) for k, v in zip(self.reward_func_names, row)} for row in mine]
+        flags = w.observe(completions, inputs, rewards)
+        rec = getattr(self, 'rollout_recorder', None)
+        if rec is not None: rec.mark_hacks(flags)
+        return r
+
+    def log(self, logs: dict, start_time: float | None = None):
+        w, m = self.hack_watch, self._metrics['train']
+        if w is not None and self.model.training and m.get('reward'):
+            tallies = self._global_sum(w.tallies())                # every process's completions
+            values = w.values({k: sum(v) / len(v) for k, v in m.items() if v}, tallies)
+            for k, v in values.items(): m[k] = [v]
+            w.check(values, self.state.global_step)
+        super().log(logs, start_time)
+
+class HackWatchCallback(TrainerCallback):
+    "Saves a checkpoint and ends training at the log where a `hack_watch: stop` watch found a sign."
+    def __init__(self, watch: HackWatch): self.watch, self.done = watch, False
+
+    def on_log(self, args, state, control, **kw):
+        if self.watch.stop is not None and not self.done:
+            control.should_save = control.should_training_stop = self.done = True
+        return control
+
 # %% ../nbs/20_train.ipynb #ad1fa019
 @dataclass
 class SamplingState:
@@ -921,41 +956,6 @@ def grpo_trainer_class(base=None):
         base = trl.GRPOTrainer
     check_trl_contract(base)
     return type('RFTGRPOTrainer', (HackWatching, DynamicSampling, base), {'__doc__': DynamicSampling.__doc__})
-
-# %% ../nbs/20_train.ipynb #6607960c
-class HackWatching:
-    "GRPOTrainer hooks (above `DynamicSampling`): completions and rewards of each generation go to `hack_watch`; each log gets its `hack/*` values."
-    hack_watch = None   # a `HackWatch`, set by `train_grpo` (None: no watch)
-
-    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
-        r = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
-        w = self.hack_watch
-        if w is None or not self.model.training: return r
-        n, me = len(completions), self.accelerator.process_index
-        mine = r[me * n:(me + 1) * n].tolist()                     # TRL gathered every process's rows
-        rewards = [{k: (v if v == v else None) for k, v in zip(self.reward_func_names, row)} for row in mine]
-        flags = w.observe(completions, inputs, rewards)
-        rec = getattr(self, 'rollout_recorder', None)
-        if rec is not None: rec.mark_hacks(flags)
-        return r
-
-    def log(self, logs: dict, start_time: float | None = None):
-        w, m = self.hack_watch, self._metrics['train']
-        if w is not None and self.model.training and m.get('reward'):
-            tallies = self._global_sum(w.tallies())                # every process's completions
-            values = w.values({k: sum(v) / len(v) for k, v in m.items() if v}, tallies)
-            for k, v in values.items(): m[k] = [v]
-            w.check(values, self.state.global_step)
-        super().log(logs, start_time)
-
-class HackWatchCallback(TrainerCallback):
-    "Saves a checkpoint and ends training at the log where a `hack_watch: stop` watch found a sign."
-    def __init__(self, watch: HackWatch): self.watch, self.done = watch, False
-
-    def on_log(self, args, state, control, **kw):
-        if self.watch.stop is not None and not self.done:
-            control.should_save = control.should_training_stop = self.done = True
-        return control
 
 # %% ../nbs/20_train.ipynb #7d733119
 def save_outputs(trainer, proc, args) -> dict:
