@@ -97,7 +97,9 @@ def plot_hack_watch(src, out=None, smooth: int = 1, title: str | None = 'Hack wa
     keys = hack_keys(hist)
     if not keys: raise ValueError(f"{src}: no hack/* keys in the log (hack_watch off, or a run from before the watch)")
     fig = plot_curves(hist, keys, smooth, None, title)
-    for ax, k in zip(fig.axes, keys): ax.axhline(SIGNS[k.removeprefix('hack/')].threshold, color='C3', ls='--', lw=1)
+    for ax, k in zip(fig.axes, keys):
+        for line in ax.lines: line.set_marker('.')          # a run stopped at its first log is one point
+        ax.axhline(SIGNS[k.removeprefix('hack/')].threshold, color='C3', ls='--', lw=1)
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(out, dpi=100)
