@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging, math
 from collections import Counter
 from dataclasses import dataclass
-from .answers import completion_text, extract_answer, paper_answer, parse_box_list, parse_one_box, finite_box, trance_steps
+from .answers import (completion_text, extract_answer, paper_answer, parse_box_list, parse_one_box, finite_box,
+                            trance_steps)
 from .families import from_model_box
 from .geometry import iou_matrix, clip_box
 from .spatial import parse_points, from_model_points
@@ -22,13 +23,14 @@ log = logging.getLogger('rft_nb.hack_watch')
 # %% auto #0
 __all__ = ['log', 'SIGNS', 'DUPLICATE_IOU', 'REPEATED_NGRAMS', 'DETECTORS', 'HACK_WATCH_MODES', 'Sign', 'no_answer',
            'many_classes', 'answer_boxes', 'huge_box', 'duplicates', 'points_outside', 'repeated_ngrams',
-           'completion_signs', 'accuracy_rewards', 'format_rewards', 'earns', 'HackEvent', 'HackStop', 'run_trends',
-           'run_examples', 'HackWatch']
+           'completion_signs', 'known_hacks', 'accuracy_rewards', 'format_rewards', 'earns', 'HackEvent', 'HackStop',
+           'run_trends', 'run_examples', 'HackWatch']
 
 # %% ../nbs/16_hack_watch.ipynb #62a2cbe1
 @dataclass(frozen=True)
 class Sign:
-    "A hack the watch looks for: log key `hack/<name>`, level ('completion' or 'run'), the value it fires at, what it means, where users met it."
+    "A hack the watch looks for: its log key `hack/<name>`, level, the value it fires at, what it means, where users met it."
+    # level: 'completion' (a fraction of the window's completions) or 'run' (a trend of the logged metrics)
     name: str
     level: str
     threshold: float
@@ -36,16 +38,17 @@ class Sign:
     seen: str = ''
 
 SIGNS: dict[str, Sign] = {s.name: s for s in [
-    Sign('no_answer', 'completion', 0.25, 'an empty or missing <answer> that still earns accuracy reward', 'Visual-RFT #79, #176'),
+    Sign('no_answer', 'completion', 0.25, 'an empty or missing <answer> that still earns accuracy reward',
+         'Visual-RFT #79, #176'),
     Sign('many_classes', 'completion', 0.25, "an answer naming two or more of the row's classes, rewarded", 'Visual-RFT #79'),
-    Sign('huge_box', 'completion', 0.25, f'a box covering {HUGE_BOX:.0%} of the image where no true box covers {BIG_GT:.0%}, rewarded',
-         'VLM-R1 #44'),
-    Sign('duplicates', 'completion', 0.25, 'an answer repeating an item (two boxes with IoU >= 0.9, a step written twice), rewarded',
-         'Rex-Omni #146'),
+    Sign('huge_box', 'completion', 0.25,
+         f'a box covering {HUGE_BOX:.0%} of the image where no true box covers {BIG_GT:.0%}, rewarded', 'VLM-R1 #44'),
+    Sign('duplicates', 'completion', 0.25,
+         'an answer repeating an item (two boxes with IoU >= 0.9, a step written twice), rewarded', 'Rex-Omni #146'),
     Sign('points_outside', 'completion', 0.25, 'a predicted point outside the image, rewarded'),
     Sign('repeated_ngrams', 'completion', 0.25, 'half or more of the word 3-grams repeat, rewarded'),
-    Sign('format_only', 'run', 0.5, 'format reward up by 0.5 (of its range) more than accuracy since the start of the run'),
-    Sign('length_collapse', 'run', 0.6, 'mean completion length down by 60% or more since the start of the run', 'EasyR1 #40'),
+    Sign('format_only', 'run', 0.5, 'format reward up by 0.5 (of its range) more than accuracy since the start'),
+    Sign('length_collapse', 'run', 0.6, 'mean completion length down by 60% or more since the start', 'EasyR1 #40'),
     Sign('length_limit', 'run', 0.3, 'share of completions cut at max_completion_length up by 0.3 or more since the start'),
 ]}
 DUPLICATE_IOU = 0.9     # two boxes of one answer overlapping this much are one box written twice
@@ -126,6 +129,13 @@ def completion_signs(text, row: dict) -> list[str]:
         except Exception: continue
     return out
 
+# %% ../nbs/16_hack_watch.ipynb #c703f24a
+def known_hacks(sign: str) -> list[str]:
+    "The hack table's hacks a paper reward pays that show `sign`: 'name (paid by PAPER, closed by HARDENED)'."
+    hacks = [h for h in HACKS if h['sign'] == sign and h['paper_score'] > 0]
+    out = [f"{h['name']} (paid by {h['paper']}, closed by {h['hardened']})" for h in hacks]
+    return list(dict.fromkeys(out))
+
 # %% ../nbs/16_hack_watch.ipynb #eed9de41
 def accuracy_rewards(names) -> list[str]:
     "The reward names that judge the answer: registered ones that read `solution`, and any unregistered function."
@@ -159,8 +169,11 @@ class HackEvent:
         pct = s.level == 'completion'
         amount = f"{self.value:.0%} of the step's completions; threshold {s.threshold:.0%}" if pct else \
                  f"{self.value:.2f}; threshold {s.threshold:g}"
-        lines = [f"hack watch: {self.sign} at step {self.step}: {s.what} ({amount})" + (f"; seen in {s.seen}" if s.seen else '')]
+        seen = f"; seen in {s.seen}" if s.seen else ''
+        lines = [f"hack watch: {self.sign} at step {self.step}: {s.what} ({amount}){seen}"]
         lines += [f"  e.g. {t[:200]!r}" for t in self.examples]
+        known = known_hacks(self.sign)
+        if known: lines.append('  the hack table: ' + '; '.join(known))
         if checkpoint: lines.append(f"checkpoint saved: {checkpoint}")
         return '\n'.join(lines)
 
@@ -168,8 +181,8 @@ class HackStop(Exception):
     "Raised by training when `hack_watch: stop` ended the run; the message names the sign, the step and examples."
     def __init__(self, event: HackEvent, checkpoint=None):
         self.event, self.checkpoint = event, checkpoint
-        super().__init__(event.message(checkpoint) + "\nlook at the rollouts (rft-report --rollouts OUTPUT_DIR/rollouts.jsonl), "
-                         "harden the reward (task_rewards(task, 'hardened')), or set hack_watch: warn to train on")
+        super().__init__(event.message(checkpoint) + "\nlook at the rollouts (rft-report --rollouts OUTPUT_DIR/rollouts.jsonl),"
+                         " harden the reward (task_rewards(task, 'hardened')), or set hack_watch: warn to train on")
 
 # %% ../nbs/16_hack_watch.ipynb #00ecc089
 def _norm(v: float, name: str) -> float:
@@ -207,7 +220,8 @@ class HackWatch:
                  reward_names=(),    # the run's reward function names
                  window: int = 3,    # run signs compare the mean of the last `window` logs with the first `window`
                  n_examples: int = 3):
-        if mode not in HACK_WATCH_MODES: raise ValueError(f"hack_watch must be one of {', '.join(HACK_WATCH_MODES)}, not {mode!r}")
+        if mode not in HACK_WATCH_MODES:
+            raise ValueError(f"hack_watch must be one of {', '.join(HACK_WATCH_MODES)}, not {mode!r}")
         self.mode, self.window, self.n_examples = mode, window, n_examples
         self.accuracy, self.format = accuracy_rewards(reward_names), format_rewards(reward_names)
         self.seen, self.counts, self.examples, self.recent = 0, Counter(), {}, []
@@ -235,20 +249,22 @@ class HackWatch:
         out = {f'hack/{s}': (c / seen if seen else 0.0) for s, c in zip(DETECTORS, counts)}
         def mean_of(names): return _mean([_norm(metrics[f'rewards/{n}/mean'], n) for n in names if f'rewards/{n}/mean' in metrics])
         self.history.append(dict(format=mean_of(self.format), accuracy=mean_of(self.accuracy),
-                                 length=metrics.get('completions/mean_length'), clipped=metrics.get('completions/clipped_ratio')))
+                                 length=metrics.get('completions/mean_length'),
+                                 clipped=metrics.get('completions/clipped_ratio')))
         out.update({f'hack/{k}': v for k, v in run_trends(self.history, self.window).items()})
         self.seen, self.counts = 0, Counter()
         return out
 
     def check(self, values: dict[str, float], step: int) -> list[HackEvent]:
-        "The signs at or above their thresholds; a warning when one crosses; with mode 'stop' the first is kept in `stop`."
+        "The signs at or above their thresholds; a warning when one crosses; mode 'stop' keeps the first in `stop`."
         events = []
         for key, v in values.items():
             s = SIGNS[key.removeprefix('hack/')]
             if v < s.threshold:
                 self.above.discard(s.name)
                 continue
-            ex = self.examples.get(s.name, []) if s.level == 'completion' else run_examples(self.recent, s.name, self.n_examples)
+            if s.level == 'completion': ex = self.examples.get(s.name, [])
+            else: ex = run_examples(self.recent, s.name, self.n_examples)
             events.append(HackEvent(s.name, step, v, ex))
             if s.name not in self.above: log.warning('[rft_nb] ' + events[-1].message())
             self.above.add(s.name)

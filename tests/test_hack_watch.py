@@ -105,6 +105,8 @@ def test_check_warns_once_and_stop_keeps_the_first(caplog):
     assert w.stop.step == 1 and w.stop.examples == ['<answer></answer>', '<answer></answer>']
     msg = str(HackStop(w.stop, '/runs/x/checkpoint-1'))
     assert 'no_answer at step 1' in msg and '/runs/x/checkpoint-1' in msg and "e.g. '<answer></answer>'" in msg
+    assert 'the hack table: empty answer (paid by visual_rft_cls, closed by classification)' in msg
+    assert 'paid by format' not in msg                                      # a hack the paper reward does not pay is not listed
     with pytest.raises(ValueError, match='off, warn, stop'): HackWatch('halt')
 
 def test_warn_never_stops():
