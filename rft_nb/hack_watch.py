@@ -219,10 +219,13 @@ class HackWatch:
     def __init__(self, mode: str = 'warn',
                  reward_names=(),    # the run's reward function names
                  window: int = 3,    # run signs compare the mean of the last `window` logs with the first `window`
-                 n_examples: int = 3):
+                 n_examples: int = 3,
+                 ignore=()):         # signs logged but never warned or stopped on (honest for the task)
         if mode not in HACK_WATCH_MODES:
             raise ValueError(f"hack_watch must be one of {', '.join(HACK_WATCH_MODES)}, not {mode!r}")
-        self.mode, self.window, self.n_examples = mode, window, n_examples
+        unknown = [s for s in ignore if s not in SIGNS]
+        if unknown: raise ValueError(f"hack_watch_ignore: unknown sign(s) {', '.join(unknown)}; the signs: {', '.join(SIGNS)}")
+        self.mode, self.window, self.n_examples, self.ignore = mode, window, n_examples, frozenset(ignore)
         self.accuracy, self.format = accuracy_rewards(reward_names), format_rewards(reward_names)
         self.seen, self.counts, self.examples, self.recent = 0, Counter(), {}, []
         self.history, self.above, self.events, self.stop = [], set(), [], None
@@ -260,7 +263,7 @@ class HackWatch:
         events = []
         for key, v in values.items():
             s = SIGNS[key.removeprefix('hack/')]
-            if v < s.threshold:
+            if v < s.threshold or s.name in self.ignore:
                 self.above.discard(s.name)
                 continue
             if s.level == 'completion': ex = self.examples.get(s.name, [])

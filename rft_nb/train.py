@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 from trl import GRPOConfig, SFTConfig
 from .config import load_settings, run_cli, InputError
 from .models import resolve_model_path, load_processor, patch_trl_for_cpu, ModelLoadError
-from .hack_watch import HACK_WATCH_MODES, HackWatch, HackStop
+from .hack_watch import HackWatch, HackStop
 
 log = logging.getLogger('rft_nb.train')
 
@@ -153,6 +153,7 @@ class RFTGRPOConfig(SamplingArgs, GRPOConfig, RFTArgs):
     reward_funcs: list[str] = field(default_factory=lambda: ['format', 'counting'], metadata={'help': 'reward names from rft_nb.rewards'})
     rollout_log_steps: int = field(default=1, metadata={'help': 'write rollouts (id, completion, each reward) every N steps to OUTPUT_DIR/rollouts.jsonl (0: never)'})
     hack_watch: str = field(default='warn', metadata={'help': "signs of reward hacking each log (hack/* keys): off | warn (a warning when a sign passes its threshold) | stop (save a checkpoint and end the run, exit status 3)"})
+    hack_watch_ignore: list[str] = field(default_factory=list, metadata={'help': "hack-watch signs logged but never warned or stopped on (e.g. many_classes for multi-label answers)"})
 
 # %% ../nbs/20_train.ipynb #a5ce8c87
 class ConfigError(InputError):
@@ -1092,8 +1093,8 @@ def train_grpo(args: RFTGRPOConfig) -> dict:
         raise ConfigError(f"dynamic_sampling_metric must be 'reward' or one of the reward_funcs ({', '.join(names)}), "
                           f"not {args.dynamic_sampling_metric!r}")
     if args.dynamic_sampling_max_rounds < 1: raise ConfigError('dynamic_sampling_max_rounds must be at least 1')
-    if args.hack_watch not in HACK_WATCH_MODES:
-        raise ConfigError(f"hack_watch must be one of {', '.join(HACK_WATCH_MODES)}, not {args.hack_watch!r}")
+    try: watch = HackWatch(args.hack_watch, names, ignore=args.hack_watch_ignore or ()) if args.hack_watch != 'off' else None
+    except ValueError as e: raise ConfigError(str(e)) from None
     if budget_spent(args, 0):
         raise ConfigError(f"generation_budget ({args.generation_budget}) is smaller than one optimizer step's generations "
                           f"({step_generations(args)} x generation_batch_size {args.generation_batch_size})")
@@ -1120,7 +1121,6 @@ def train_grpo(args: RFTGRPOConfig) -> dict:
         if start_logs(args.output_dir, resumed_at):
             log.info(f"[rft_nb] {args.output_dir}: earlier logs " + (f"kept up to step {resumed_at}" if resumed_at else "cleared (a fresh run)"))
     trainer_cls = grpo_trainer_class()  # resolved now: after `import unsloth` this sits on Unsloth's patched GRPOTrainer
-    watch = HackWatch(args.hack_watch, names) if args.hack_watch != 'off' else None
     callbacks = [rec, SamplingCallback(state)] + ([HackWatchCallback(watch)] if watch else [])
     trainer = trainer_cls(model=model, reward_funcs=rec.wrap(funcs), args=args, train_dataset=rows, processing_class=proc,
                           callbacks=callbacks)

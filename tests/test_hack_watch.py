@@ -175,3 +175,20 @@ def test_paper_reward_is_stopped_hardened_is_not(letters):
     assert (out / 'hack_watch.png').is_file() and 'hack watch:' in r.stdout
     page = (out / 'rollouts.html').read_text()
     assert 'class="row hack"' in page and 'no_answer' in page
+
+def test_ignored_signs_are_logged_but_quiet():
+    w = HackWatch('stop', ['visual_rft_cls'], ignore=['many_classes'])
+    w.observe(['<answer>rose, tulip</answer>'], [CLS], [{'visual_rft_cls': 1.0}])
+    v = w.values({})
+    assert v['hack/many_classes'] == 1.0 and w.check(v, 1) == [] and w.stop is None
+    with pytest.raises(ValueError, match='unknown sign.*many_class; the signs: no_answer, many_classes'):
+        HackWatch('warn', ignore=['many_class'])
+
+@pytest.mark.parametrize('flags,expect', [(['--hack_watch', 'halt'], 'hack_watch must be one of off, warn, stop'),
+                                          (['--hack_watch_ignore', 'huge_boxes'], 'hack_watch_ignore: unknown sign(s) huge_boxes; the signs: ')])
+def test_bad_watch_options_fail_before_training(letters, flags, expect):
+    root, env = letters
+    p = grpo(root, env, 'bad', 'visual_rft_cls', extra=flags)
+    assert p.returncode == 2 and 'Traceback' not in p.stderr, p.stderr[-3000:]
+    assert f'rft-grpo: error: {expect}' in p.stderr
+    assert not (root / 'outputs' / 'bad').exists()
