@@ -21,7 +21,7 @@ from .rewards import HACKS
 log = logging.getLogger('rft_nb.hack_watch')
 
 # %% auto #0
-__all__ = ['log', 'SIGNS', 'DUPLICATE_IOU', 'REPEATED_NGRAMS', 'DETECTORS', 'HACK_WATCH_MODES', 'Sign', 'no_answer',
+__all__ = ['log', 'DUPLICATE_IOU', 'REPEATED_NGRAMS', 'SIGNS', 'DETECTORS', 'HACK_WATCH_MODES', 'Sign', 'no_answer',
            'many_classes', 'answer_boxes', 'huge_box', 'duplicates', 'points_outside', 'repeated_ngrams',
            'completion_signs', 'known_hacks', 'accuracy_rewards', 'format_rewards', 'earns', 'HackEvent', 'HackStop',
            'run_trends', 'run_examples', 'HackWatch']
@@ -37,6 +37,9 @@ class Sign:
     what: str
     seen: str = ''
 
+DUPLICATE_IOU = 0.9     # two boxes of one answer overlapping this much are one box written twice
+REPEATED_NGRAMS = 0.5   # a completion whose word 3-grams repeat this much (1 - unique / all)
+
 SIGNS: dict[str, Sign] = {s.name: s for s in [
     Sign('no_answer', 'completion', 0.25, 'an empty or missing <answer> that still earns accuracy reward',
          'Visual-RFT #79, #176'),
@@ -44,15 +47,13 @@ SIGNS: dict[str, Sign] = {s.name: s for s in [
     Sign('huge_box', 'completion', 0.25,
          f'a box covering {HUGE_BOX:.0%} of the image where no true box covers {BIG_GT:.0%}, rewarded', 'VLM-R1 #44'),
     Sign('duplicates', 'completion', 0.25,
-         'an answer repeating an item (two boxes with IoU >= 0.9, a step written twice), rewarded', 'Rex-Omni #146'),
+         f'an answer repeating an item (two boxes with IoU >= {DUPLICATE_IOU:g}, a step written twice), rewarded', 'Rex-Omni #146'),
     Sign('points_outside', 'completion', 0.25, 'a predicted point outside the image, rewarded'),
-    Sign('repeated_ngrams', 'completion', 0.25, 'half or more of the word 3-grams repeat, rewarded'),
+    Sign('repeated_ngrams', 'completion', 0.25, f'{REPEATED_NGRAMS:.0%} or more of the word 3-grams repeat, rewarded'),
     Sign('format_only', 'run', 0.5, 'format reward up by 0.5 (of its range) more than accuracy since the start'),
     Sign('length_collapse', 'run', 0.6, 'mean completion length down by 60% or more since the start', 'EasyR1 #40'),
     Sign('length_limit', 'run', 0.3, 'share of completions cut at max_completion_length up by 0.3 or more since the start'),
 ]}
-DUPLICATE_IOU = 0.9     # two boxes of one answer overlapping this much are one box written twice
-REPEATED_NGRAMS = 0.5   # a completion whose word 3-grams repeat this much (1 - unique / all)
 
 # %% ../nbs/16_hack_watch.ipynb #d86979b9
 def no_answer(text: str, row: dict) -> bool:
