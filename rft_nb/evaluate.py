@@ -14,7 +14,7 @@ from .families import FAMILIES, BoxConvention, ModelView, get_family, family_of,
 from .schema import DataError
 from .inference import SAMPLING, sampling_settings, run_inference, load_predictions, make_backend
 from .scoring import write_results, metrics_markdown, compare_runs, load_results
-from .report import plot_task_bars, plot_reward_health, write_rollout_viewer
+from .report import plot_task_bars, plot_reward_health, plot_hack_watch, write_rollout_viewer
 
 # %% auto #0
 __all__ = ['RUN_KEY', 'resolve_data', 'load_eval_data', 'eval_parser', 'check_family_flag', 'cli_view', 'adapter_label',
@@ -258,7 +258,7 @@ def report_parser() -> argparse.ArgumentParser:
     p.add_argument('--rollouts', default=None, help='rollout JSONL to render as a self-contained HTML viewer')
     p.add_argument('--html', default=None, help='where to write the viewer (default: next to the rollout file)')
     p.add_argument('--train', action='append', default=[], metavar='RUN',
-                   help='GRPO run folder: draw its reward-health curves (zero-variance groups, effective batch, generated per step, rewards, length) to --plots or RUN/reward_health.png (repeatable)')
+                   help='GRPO run folder: draw its reward-health curves (zero-variance groups, effective batch, generated per step, rewards, length) to --plots or RUN/reward_health.png, and its hack-watch curves (hack/*) to RUN/hack_watch.png (repeatable)')
     return add_settings_args(p)
 
 def report(argv=None):
@@ -288,6 +288,10 @@ def report(argv=None):
         try: plot_reward_health(run, out=out, smooth=3, title=f"{Path(run).name}: reward health")
         except (FileNotFoundError, ValueError) as e: raise InputError(str(e)) from None
         print('reward health:', out)
+        hk = out.with_name(out.name.replace('reward_health', 'hack_watch'))
+        try: plot_hack_watch(run, out=hk, title=f"{Path(run).name}: hack watch")
+        except ValueError: continue                      # a run without the watch's keys: reward health only
+        print('hack watch:', hk)
 
 def cli(argv=None):
     "Console script `rft-eval` (returns None: a console script's return value becomes its exit status)."

@@ -18,11 +18,12 @@ from .paper_rewards import trance_four_pass
 from .reward_core import RewardFunc, add_reward, register
 
 # %% auto #0
-__all__ = ['classification_reward', 'detection_reward', 'grounding_reward', 'counting_reward', 'counting_tolerance_reward',
-           'math_reward', 'choice_reward', 'trance_reward', 'trance_all_steps', 'repetition_penalty_reward',
-           'length_reward', 'classification_row', 'detection_row', 'get_detection_reward', 'grounding_row',
-           'cosine_band', 'counting_row', 'get_counting_reward', 'math_row', 'choice_row', 'trance_row',
-           'trance_all_steps_row', 'repetition_row', 'get_repetition_penalty_reward', 'length_row', 'get_length_reward']
+__all__ = ['classification_reward', 'HUGE_BOX', 'BIG_GT', 'detection_reward', 'grounding_reward', 'counting_reward',
+           'counting_tolerance_reward', 'math_reward', 'choice_reward', 'trance_reward', 'trance_all_steps',
+           'repetition_penalty_reward', 'length_reward', 'named_classes', 'classification_row', 'box_space', 'gt_boxes',
+           'detection_row', 'get_detection_reward', 'grounding_row', 'cosine_band', 'counting_row',
+           'get_counting_reward', 'math_row', 'choice_row', 'trance_row', 'trance_all_steps_row', 'repetition_row',
+           'get_repetition_penalty_reward', 'length_row', 'get_length_reward']
 
 # %% ../nbs/13_hardened_rewards.ipynb #6ce29a71
 @lru_cache(maxsize=256)
@@ -49,6 +50,11 @@ def _named_classes(ans: str, pairs: list) -> set:
         inside = any(s2 <= s and e <= e2 and (e2 - s2) > (e - s) and i2 != i for s2, e2, i2 in hits)
         if not inside: named.add(i)
     return named
+
+def named_classes(answer: str, classes) -> set:
+    "Indices of the `classes` (aliases split on '|') an answer names; a name inside a longer one of another class does not count."
+    pairs, _ = _class_index(tuple(classes))
+    return _named_classes(norm_label(answer), pairs)
 
 def classification_row(text, sol, category, classes) -> float:
     "1 iff the single answer names exactly one class and it is the true one (aliases allowed)."
@@ -79,7 +85,10 @@ def _image_size(size):
         return (w, h) if math.isfinite(w) and math.isfinite(h) and w > 0 and h > 0 else None
     except Exception: return None
 
-def _box_space(image_size, box_convention):
+HUGE_BOX = 0.9   # a predicted box covering this much of the image earns nothing (VLM-R1 #44) ...
+BIG_GT = 0.7     # ... unless a true box covers this much
+
+def box_space(image_size, box_convention):
     "(convention, (w, h) canonical or None, extent of the space boxes are compared in or None)."
     conv = BoxConvention.parse(box_convention or 'norm1000')
     wh = _image_size(image_size) if image_size is not None else None
@@ -97,7 +106,7 @@ def _gt_from_solution(sol: str, conv, wh):
     out = [b for b in (finite_box(b) for b, _ in items) if b is not None]
     return [from_model_box(b, wh[0], wh[1], conv) for b in out] if wh else out
 
-def _gt_boxes(sol, boxes, conv, wh):
+def gt_boxes(sol, boxes, conv, wh):
     "Ground-truth boxes in the comparison space, or None when the solution cannot be read."
     if boxes is not None and wh is not None and isinstance(boxes, (list, tuple)):
         return [b for b in (finite_box(b) for b in boxes) if b is not None]
@@ -112,7 +121,7 @@ def _clean_pred(b, sc, ext, big_gt: bool):
         W, H = ext
         b = [min(max(b[0], 0.0), W), min(max(b[1], 0.0), H), min(max(b[2], 0.0), W), min(max(b[3], 0.0), H)]
         if b[2] <= b[0] or b[3] <= b[1]: return None
-        if not big_gt and (b[2] - b[0]) * (b[3] - b[1]) >= 0.9 * W * H: return None
+        if not big_gt and (b[2] - b[0]) * (b[3] - b[1]) >= HUGE_BOX * W * H: return None
     return b
 
 def _valid_confidence(c) -> bool:
@@ -122,13 +131,13 @@ def detection_row(text, sol, boxes, image_size, box_convention, iou_threshold=0.
     "Hardened detection: localisation-weighted IoU + confidence, in [0, 2]."
     ans = extract_answer(text)
     if ans is None: return 0.0
-    conv, wh, ext = _box_space(image_size, box_convention)
-    gt = _gt_boxes(sol, boxes, conv, wh)
+    conv, wh, ext = box_space(image_size, box_convention)
+    gt = gt_boxes(sol, boxes, conv, wh)
     if gt is None: return 0.0
     if no_objects(ans) or ans.replace(' ', '') == '[]': return 2.0 if not gt else 0.0
     items = parse_box_list(ans)
     if not items or not gt or len(items) > max(max_factor * len(gt), min_cap): return 0.0
-    big_gt = bool(ext) and any((g[2] - g[0]) * (g[3] - g[1]) >= 0.7 * ext[0] * ext[1] for g in gt)
+    big_gt = bool(ext) and any((g[2] - g[0]) * (g[3] - g[1]) >= BIG_GT * ext[0] * ext[1] for g in gt)
     sc = conv.scale(*wh) if wh else None
     seen, valid = set(), []
     for box, conf in items:
@@ -159,13 +168,13 @@ def grounding_row(text, sol, boxes, image_size, box_convention) -> float:
     "Hardened grounding: IoU of the single predicted box with the gt box in canonical space, in [0, 1]."
     ans = extract_answer(text)
     if ans is None: return 0.0
-    conv, wh, ext = _box_space(image_size, box_convention)
+    conv, wh, ext = box_space(image_size, box_convention)
     if boxes and wh is not None: g = finite_box(boxes[0])
     else:
         g = parse_one_box(paper_answer(str(sol or ''), dotall=True))
         if g is not None and wh: g = from_model_box(g, wh[0], wh[1], conv)
     if g is None: return 0.0
-    big_gt = bool(ext) and (g[2] - g[0]) * (g[3] - g[1]) >= 0.7 * ext[0] * ext[1]
+    big_gt = bool(ext) and (g[2] - g[0]) * (g[3] - g[1]) >= BIG_GT * ext[0] * ext[1]
     p = parse_one_box(ans)
     p = _clean_pred(p, conv.scale(*wh) if wh else None, ext, big_gt) if p is not None else None
     if p is None: return 0.0

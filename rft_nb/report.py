@@ -18,8 +18,9 @@ from .schema import to_pil, split_order
 
 # %% auto #0
 __all__ = ['HEALTH_KEYS', 'GT_COLOR', 'PRED_COLOR', 'load_log_history', 'curve_keys', 'plot_curves', 'reward_health_keys',
-           'plot_reward_health', 'plot_task_bars', 'draw_boxes', 'box_gallery', 'read_rollouts', 'read_rollout_images',
-           'predicted_marks', 'rollout_html', 'write_rollout_viewer', 'show_rollouts']
+           'plot_reward_health', 'hack_keys', 'plot_hack_watch', 'plot_task_bars', 'draw_boxes', 'box_gallery',
+           'read_rollouts', 'read_rollout_images', 'predicted_marks', 'rollout_html', 'write_rollout_viewer',
+           'show_rollouts']
 
 # %% ../nbs/32_report.ipynb #7c951021
 def load_log_history(src) -> list[dict]:
@@ -82,6 +83,27 @@ def plot_reward_health(src, out=None, smooth: int = 1, title: str | None = 'GRPO
     if not keys: raise ValueError(f"{src}: no reward-health keys in the log (is it a GRPO run?)")
     return plot_curves(hist, keys, smooth, out, title)
 
+
+def hack_keys(history: list[dict]) -> list[str]:
+    "The `hack/*` curves a GRPO log has (the hack watch's signs), in the watch's order."
+    from rft_nb.hack_watch import SIGNS
+    have = {k for h in history for k in h}
+    return [f'hack/{s}' for s in SIGNS if f'hack/{s}' in have]
+
+def plot_hack_watch(src, out=None, smooth: int = 1, title: str | None = 'Hack watch'):
+    "`plot_curves` of a run's `hack/*` values, each sign's threshold dashed: which hack grows, and since when?"
+    from rft_nb.hack_watch import SIGNS
+    hist = load_log_history(src)
+    keys = hack_keys(hist)
+    if not keys: raise ValueError(f"{src}: no hack/* keys in the log (hack_watch off, or a run from before the watch)")
+    fig = plot_curves(hist, keys, smooth, None, title)
+    for ax, k in zip(fig.axes, keys):
+        for line in ax.lines: line.set_marker('.')          # a run stopped at its first log is one point
+        ax.axhline(SIGNS[k.removeprefix('hack/')].threshold, color='C3', ls='--', lw=1)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=100)
+    return fig
 
 # %% ../nbs/32_report.ipynb #9271442e
 def plot_task_bars(runs: dict, # {name: results dict or run folder}
@@ -207,7 +229,8 @@ th{background:#f0f0f0;position:sticky;top:0} tr.hidden{display:none} img.thumb{m
 pre{white-space:pre-wrap;word-break:break-word;margin:0;max-height:260px;overflow:auto;font-size:12px}
 svg.thumb{border:1px solid #ccc;display:block} tr.cont svg.thumb.plain,tr.cont img.thumb{display:none}
 .grp{display:inline-block;margin-top:3px;padding:1px 5px;border-radius:4px;font-size:11px;background:#eee;color:#555}
-td.prompt pre{color:#555} mark{background:#fff2a8} .rw{display:inline-block;min-width:64px;padding:2px 6px;margin:1px;border-radius:4px;font-weight:600;color:#fff}
+td.prompt pre{color:#555} mark{background:#fff2a8} tr.hack td{background:#fdecea}
+.hk{display:inline-block;padding:2px 6px;margin:1px;border-radius:4px;font-size:11px;font-weight:600;background:#b71c1c;color:#fff} .rw{display:inline-block;min-width:64px;padding:2px 6px;margin:1px;border-radius:4px;font-weight:600;color:#fff}
 """
 
 _JS = """
@@ -223,7 +246,8 @@ function apply(){
   const q=document.getElementById('q').value, neg=q.startsWith('!'), qq=(neg?q.slice(1):q).toLowerCase();
   const s0=num('smin'), s1=num('smax'); let shown=0;
   for(const r of rows){
-    let ok=true; const st=parseFloat(r.dataset.step);
+    let ok=true; const st=parseFloat(r.dataset.step), hk=document.getElementById('hk');
+    if(hk && hk.checked && !r.classList.contains('hack')) ok=false;
     if(s0!==null && st<s0) ok=false; if(s1!==null && st>s1) ok=false;
     names.forEach((n,i)=>{const v=r.dataset['r'+i]; const lo=num('min'+i), hi=num('max'+i);
       if((lo!==null||hi!==null) && v===undefined) ok=false;
@@ -246,6 +270,7 @@ if(h.has('smin')) document.getElementById('smin').value=h.get('smin');
 if(h.has('smax')) document.getElementById('smax').value=h.get('smax');
 if(h.has('reward')){const i=names.indexOf(h.get('reward')); if(i>=0){ if(h.has('min')) document.getElementById('min'+i).value=h.get('min'); if(h.has('max')) document.getElementById('max'+i).value=h.get('max');}}
 if(h.has('sort')) document.getElementById('sort').value=h.get('sort');
+if(h.has('hacks') && document.getElementById('hk')) document.getElementById('hk').checked=true;
 document.querySelectorAll('header input').forEach(e=>e.addEventListener('input',apply));
 document.getElementById('sort').addEventListener('change',()=>{sortRows();apply();});
 sortRows(); apply();
@@ -302,19 +327,23 @@ def rollout_html(rollouts, title: str = 'Rollouts', max_rows: int | None = 5000,
                 if u: imgs[h] = u
             if keys[h]: img = f'<img class="thumb" data-img="{h}" alt="image">'
         if r.get('group') in _GROUP_NAMES: img += f'<span class="grp">{_GROUP_NAMES[r["group"]]}</span>'
+        hk = [str(s) for s in r.get('hacks') or []]   # signs the hack watch saw in a rewarded completion
+        cells = [f'<span class="hk" title="hack watch">hack: {html.escape(s)}</span>' for s in hk] + cells
         comp_html = _ANS_HL.sub(r'\1<mark>\2</mark>\3', html.escape(comp))
-        body.append(f'<tr class="row" {" ".join(attrs)}><td>{html.escape(str(r.get("step", "")))}</td><td>{html.escape(str(r.get("id", "")))}</td>'
+        body.append(f'<tr class="row{" hack" if hk else ""}" {" ".join(attrs)}><td>{html.escape(str(r.get("step", "")))}</td><td>{html.escape(str(r.get("id", "")))}</td>'
                     f'<td>{img}</td><td class="prompt"><pre>{html.escape(prompt)}</pre></td><td class="comp"><pre>{comp_html}</pre></td>'
                     f'<td>{"<br>".join(cells)}</td><td>{len(comp)}</td></tr>')
     filt = ''.join(f'<fieldset><legend>{html.escape(n)}</legend>min <input type="number" step="any" id="min{j}"> max <input type="number" step="any" id="max{j}"></fieldset>'
                    for j, n in enumerate(names))
+    n_hk = sum(bool(r.get('hacks')) for r in rs)
+    hk_box = f'<label><input type="checkbox" id="hk"> only the {n_hk} flagged by the hack watch</label>' if n_hk else ''
     sort = '<option value="step">step</option>' + ''.join(f'<option value="{j}:desc">{html.escape(n)} ↓</option><option value="{j}:asc">{html.escape(n)} ↑</option>' for j, n in enumerate(names))
     js_json = lambda o: json.dumps(o).replace('</', '<\\/')
     return (f'<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_CSS}</style></head><body>'
             f'<header><h1>{html.escape(title)}</h1><div class="ctl"><span id="count">showing {len(rs)} of {len(rs)}</span>'
             f'<label>search <input id="q" placeholder="text, or !text to exclude"></label>'
             f'<fieldset><legend>step</legend>from <input type="number" id="smin"> to <input type="number" id="smax"></fieldset>{filt}'
-            f'<label>sort <select id="sort">{sort}</select></label></div></header>'
+            f'<label>sort <select id="sort">{sort}</select></label>{hk_box}</div></header>'
             f'<table id="rows"><thead><tr><th>step</th><th>id</th><th>image</th><th>prompt</th><th>completion</th><th>rewards</th><th>chars</th></tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table>'
             f'<script type="application/json" id="names">{js_json(names)}</script><script type="application/json" id="imgs">{js_json(imgs)}</script>'

@@ -58,34 +58,35 @@ def _junk_box(i: int) -> list[int]:
 _THOUSAND = _boxes_answer(*[(_junk_box(i), 0.0) for i in range(999)], ([100, 110, 200, 200], 1.0))
 _TWO_STEPS = ['change_color(0, red)', 'change_size(1, small)']
 
-def _hack(name, task, completion, kwargs, paper, paper_score, hardened, hardened_score, why) -> dict:
+def _hack(name, task, completion, kwargs, paper, paper_score, hardened, hardened_score, why, sign=None) -> dict:
+    "A row of the hack table; `sign`: the hack watch's detector that sees the completion in training (`rft_nb.hack_watch`)."
     return dict(name=name, task=task, completion=completion, kwargs=kwargs, paper=paper, paper_score=paper_score,
-                hardened=hardened, hardened_score=hardened_score, why=why)
+                hardened=hardened, hardened_score=hardened_score, why=why, sign=sign)
 
 HACKS: list[dict] = [
     _hack('empty answer', 'classification', '<think>hmm</think><answer></answer>', _CLS, 'visual_rft_cls', 1.0,
-          'classification', 0.0, "'' is a substring of every label"),
+          'classification', 0.0, "'' is a substring of every label", sign='no_answer'),
     _hack('all classes listed', 'classification', '<answer>moon orchid, rose, desert rose, tulip</answer>', _CLS,
-          'visual_rft_cls', 1.0, 'classification', 0.0, 'the list contains the label'),
+          'visual_rft_cls', 1.0, 'classification', 0.0, 'the list contains the label', sign='many_classes'),
     _hack('answer outside the tags', 'classification', 'It is a rose.', _CLS, 'visual_rft_cls', 1.0,
-          'classification', 0.0, 'no tag: the whole completion is the answer'),
+          'classification', 0.0, 'no tag: the whole completion is the answer', sign='no_answer'),
     _hack('answer outside the tags', 'counting', '<think>count</think> 3', dict(solution='3'), 'reason_rft_accuracy',
-          1.0, 'counting', 0.0, 'no tag: math-verify of the whole completion'),
+          1.0, 'counting', 0.0, 'no tag: math-verify of the whole completion', sign='no_answer'),
     _hack('think-only output', 'classification', '<think>the flower is a rose</think>', _CLS, 'visual_rft_cls', 1.0,
-          'classification', 0.0, 'no tag: the label anywhere in the text counts'),
+          'classification', 0.0, 'no tag: the label anywhere in the text counts', sign='no_answer'),
     _hack('think-only output', 'counting', '<think>3</think>', dict(solution='<answer>3</answer>'), 'format', 0.0,
-          'counting', 0.0, '(format already refuses it)'),
+          'counting', 0.0, '(format already refuses it)', sign='no_answer'),
     _hack('1,000 boxes', 'detection', _THOUSAND, dict(solution=_DET_SOL), 'visual_rft_iou', 0.0009,
           'detection', 0.0, 'one hit among 1,000: IoU / 1,000'),
     _hack('1,000 boxes', 'detection', _THOUSAND, dict(solution=_DET_SOL), 'visual_rft_confidence', 1.0,
           'detection', 0.0, 'confidence 0 on every miss earns 1 - 0'),
     _hack('box covering the whole image', 'detection', _boxes_answer(([0, 0, 1000, 1000], 1.0)), dict(solution=_BIG_GT),
-          'visual_rft_iou', 0.57, 'detection', 0.0, 'a big object overlaps any huge box'),
+          'visual_rft_iou', 0.57, 'detection', 0.0, 'a big object overlaps any huge box', sign='huge_box'),
     _hack('box covering the whole image', 'detection', _boxes_answer(([0, 0, 1000, 1000], 1.0)), dict(solution=_BIG_GT),
-          'visual_rft_confidence', 1.0, 'detection', 0.0, 'matched, so its confidence is paid'),
+          'visual_rft_confidence', 1.0, 'detection', 0.0, 'matched, so its confidence is paid', sign='huge_box'),
     _hack('box covering the whole image', 'grounding', '<answer>(0,0),(1000,1000)</answer>',
           dict(solution='<answer>(0,50),(600,1000)</answer>'), 'visual_rft_giou', 1.57, 'grounding', 0.0,
-          'GIoU + 1 of a huge box is high'),
+          'GIoU + 1 of a huge box is high', sign='huge_box'),
     _hack('corners reversed', 'grounding', '<answer>(700,400),(600,300)</answer>',
           dict(solution='<answer>(600,300),(650,400)</answer>'), 'visual_rft_giou', 3.0, 'grounding', 0.0,
           'GIoU on raw corners: more than the right box (2)'),
@@ -97,11 +98,15 @@ HACKS: list[dict] = [
           dict(solution=_DET_SOL), 'visual_rft_confidence', 1.0, 'detection', 0.0,
           'an unmatched box with c = 0 earns 1 - 0'),
     _hack('duplicated steps', 'trance', '<answer>' + ', '.join(_TWO_STEPS * 2) + '</answer>',
-          dict(solution=_TRANCE_SOL), 'trance_partial', 0.5, 'trance', 0.0, 'the duplicate factor still pays half'),
+          dict(solution=_TRANCE_SOL), 'trance_partial', 0.5, 'trance', 0.0, 'the duplicate factor still pays half', sign='duplicates'),
     _hack('duplicated steps', 'trance', '<answer>' + ', '.join(_TWO_STEPS * 2) + '</answer>',
-          dict(solution=_TRANCE_SOL), 'trance_exact', 0.5, 'trance', 0.0, 'the same factor in the training reward'),
+          dict(solution=_TRANCE_SOL), 'trance_exact', 0.5, 'trance', 0.0, 'the same factor in the training reward', sign='duplicates'),
     _hack('one step repeated', 'trance', '<answer>' + ', '.join(['change_color(0, red)'] * 10) + '</answer>',
-          dict(solution=_TRANCE_SOL), 'trance_partial', 0.05, 'trance', 0.0, 'a tenth of half'),
+          dict(solution=_TRANCE_SOL), 'trance_partial', 0.05, 'trance', 0.0, 'a tenth of half', sign='duplicates'),
+    _hack('points outside the image', 'pointing', '<think>t</think><answer><point>[[40, -3]]</point></answer>',
+          dict(solution='<answer>[(40, 3)]</answer>', points=[[40.0, 3.0]], image_size=[112, 112], point_convention='pixel'),
+          'embodied_r1_point', 1.0, 'pointing', 0.0, 'within reach of a point at the edge, outside the image',
+          sign='points_outside'),
 ]
 
 def score_hack(h: dict, which: str) -> float:

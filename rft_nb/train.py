@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from trl import GRPOConfig, SFTConfig
 from .config import load_settings, run_cli, InputError
 from .models import resolve_model_path, load_processor, patch_trl_for_cpu, weight_bars, ModelLoadError
+from .hack_watch import HackWatch, HackStop
 
 log = logging.getLogger('rft_nb.train')
 
@@ -28,11 +29,11 @@ __all__ = ['log', 'ALGORITHMS', 'LANGUAGE_LORA_TARGETS', 'VISION_MODULES', 'VISI
            'lora_target_regex', 'load_trl_model', 'unsloth_load_kwargs', 'unsloth_peft_kwargs', 'load_unsloth_model',
            'suppress_vision_tokens', 'image_thumbnail', 'RolloutRecorder', 'gather_objects', 'group_verdicts',
            'take_rows', 'Schedule', 'generation_schedule', 'trl_advantages', 'trl_contract_problems',
-           'check_trl_contract', 'SamplingState', 'DynamicSampling', 'SamplingCallback', 'grpo_trainer_class',
-           'calm_training', 'save_outputs', 'last_complete_checkpoint', 'start_logs', 'run_settings',
-           'resolve_run_paths', 'missing_inputs', 'generated_before', 'step_generations', 'budget_spent', 'train_grpo',
-           'train_sft', 'dry_run', 'close_distributed', 'short_help', 'pop_settings_args', 'sft_main', 'grpo_main',
-           'main']
+           'check_trl_contract', 'HackWatching', 'HackWatchCallback', 'SamplingState', 'DynamicSampling',
+           'SamplingCallback', 'grpo_trainer_class', 'calm_training', 'save_outputs', 'last_complete_checkpoint',
+           'start_logs', 'run_settings', 'resolve_run_paths', 'missing_inputs', 'generated_before', 'step_generations',
+           'budget_spent', 'train_grpo', 'train_sft', 'dry_run', 'close_distributed', 'short_help', 'pop_settings_args',
+           'sft_main', 'grpo_main', 'main']
 
 # %% ../nbs/20_train.ipynb #20418a58
 ALGORITHMS = {  # name -> {GRPOConfig / project field: (value, where the number comes from)}
@@ -152,6 +153,8 @@ class RFTGRPOConfig(SamplingArgs, GRPOConfig, RFTArgs):
     "GRPO configuration: TRL's GRPOConfig plus the project's fields (`SamplingArgs`: presets, dynamic sampling, difficulty band)."
     reward_funcs: list[str] = field(default_factory=lambda: ['format', 'counting'], metadata={'help': 'reward names from rft_nb.rewards'})
     rollout_log_steps: int = field(default=1, metadata={'help': 'write rollouts (id, completion, each reward) every N steps to OUTPUT_DIR/rollouts.jsonl (0: never)'})
+    hack_watch: str = field(default='warn', metadata={'help': "signs of reward hacking each log (hack/* keys): off | warn (a warning when a sign passes its threshold) | stop (save a checkpoint and end the run, exit status 3)"})
+    hack_watch_ignore: list[str] = field(default_factory=list, metadata={'help': "hack-watch signs logged but never warned or stopped on (e.g. many_classes for multi-label answers)"})
 
 # %% ../nbs/20_train.ipynb #a5ce8c87
 class ConfigError(InputError):
@@ -511,6 +514,12 @@ class RolloutRecorder(TrainerCallback):
         if not self.batch or len(self.batch) != len(verdicts) or self.batch[0]['step'] != self.step: return
         for r, v in zip(self.batch, verdicts): r['group'] = v
 
+    def mark_hacks(self, flags: list[list[str]]):
+        "Note the hack-watch signs of each completion of the batch just recorded (the viewer highlights them)."
+        if not self.batch or len(self.batch) != len(flags) or self.batch[0]['step'] != self.step: return
+        for r, f in zip(self.batch, flags):
+            if f: r['hacks'] = list(f)
+
     def on_step_begin(self, args, state, control, **kw): self.step, self.active = state.global_step + 1, None
 
     def on_step_end(self, args, state, control, **kw): self.flush(state)
@@ -705,6 +714,41 @@ def check_trl_contract(base=None):
         raise RuntimeError('rft_nb.train.DynamicSampling depends on private parts of TRL\'s GRPOTrainer: '
                            + '; '.join(problems) + '. Re-read trl/trainer/grpo_trainer.py against nbs/20_train.ipynb '
                            '(DynamicSampling, trl_advantages, generation_schedule) and run tests/test_trl_parity.py.')
+
+# %% ../nbs/20_train.ipynb #6607960c
+class HackWatching:
+    "GRPOTrainer hooks (above `DynamicSampling`): completions and rewards of each generation go to `hack_watch`; each log gets its `hack/*` values."
+    hack_watch = None   # a `HackWatch`, set by `train_grpo` (None: no watch)
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        r = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        w = self.hack_watch
+        if w is None or not self.model.training: return r
+        n, me = len(completions), self.accelerator.process_index
+        mine = r[me * n:(me + 1) * n].tolist()                     # TRL gathered every process's rows
+        rewards = [{k: (v if v == v else None) for k, v in zip(self.reward_func_names, row)} for row in mine]
+        flags = w.observe(completions, inputs, rewards)
+        rec = getattr(self, 'rollout_recorder', None)
+        if rec is not None: rec.mark_hacks(flags)
+        return r
+
+    def log(self, logs: dict, start_time: float | None = None):
+        w, m = self.hack_watch, self._metrics['train']
+        if w is not None and self.model.training and m.get('reward'):
+            tallies = self._global_sum(w.tallies())                # every process's completions
+            values = w.values({k: sum(v) / len(v) for k, v in m.items() if v}, tallies)
+            for k, v in values.items(): m[k] = [v]
+            w.check(values, self.state.global_step)
+        super().log(logs, start_time)
+
+class HackWatchCallback(TrainerCallback):
+    "Saves a checkpoint and ends training at the log where a `hack_watch: stop` watch found a sign."
+    def __init__(self, watch: HackWatch): self.watch, self.done = watch, False
+
+    def on_log(self, args, state, control, **kw):
+        if self.watch.stop is not None and not self.done:
+            control.should_save = control.should_training_stop = self.done = True
+        return control
 
 # %% ../nbs/20_train.ipynb #ad1fa019
 @dataclass
@@ -920,7 +964,7 @@ def grpo_trainer_class(base=None):
         import trl
         base = trl.GRPOTrainer
     check_trl_contract(base)
-    return type('RFTGRPOTrainer', (DynamicSampling, base), {'__doc__': DynamicSampling.__doc__})
+    return type('RFTGRPOTrainer', (HackWatching, DynamicSampling, base), {'__doc__': DynamicSampling.__doc__})
 
 # %% ../nbs/20_train.ipynb #7d733119
 @contextmanager
@@ -1066,6 +1110,8 @@ def train_grpo(args: RFTGRPOConfig) -> dict:
         raise ConfigError(f"dynamic_sampling_metric must be 'reward' or one of the reward_funcs ({', '.join(names)}), "
                           f"not {args.dynamic_sampling_metric!r}")
     if args.dynamic_sampling_max_rounds < 1: raise ConfigError('dynamic_sampling_max_rounds must be at least 1')
+    try: watch = HackWatch(args.hack_watch, names, ignore=args.hack_watch_ignore or ()) if args.hack_watch != 'off' else None
+    except ValueError as e: raise ConfigError(str(e)) from None
     if budget_spent(args, 0):
         raise ConfigError(f"generation_budget ({args.generation_budget}) is smaller than one optimizer step's generations "
                           f"({step_generations(args)} x generation_batch_size {args.generation_batch_size})")
@@ -1092,12 +1138,16 @@ def train_grpo(args: RFTGRPOConfig) -> dict:
         if start_logs(args.output_dir, resumed_at):
             log.info(f"[rft_nb] {args.output_dir}: earlier logs " + (f"kept up to step {resumed_at}" if resumed_at else "cleared (a fresh run)"))
     trainer_cls = grpo_trainer_class()  # resolved now: after `import unsloth` this sits on Unsloth's patched GRPOTrainer
+    callbacks = [rec, SamplingCallback(state)] + ([HackWatchCallback(watch)] if watch else [])
     trainer = trainer_cls(model=model, reward_funcs=rec.wrap(funcs), args=args, train_dataset=rows, processing_class=proc,
-                          callbacks=[rec, SamplingCallback(state)])
-    trainer.sampling_state, trainer.rollout_recorder = state, rec
+                          callbacks=callbacks)
+    trainer.sampling_state, trainer.rollout_recorder, trainer.hack_watch = state, rec, watch
     t0 = time.time()
     with calm_training(trainer):
         result = trainer.train(resume_from_checkpoint=resume)
+        if watch is not None and watch.stop is not None:
+            trainer.save_state()   # trainer_state.json in the run folder: rft-report --train draws the hack curves
+            raise HackStop(watch.stop, last_complete_checkpoint(args.output_dir))
         paths = save_outputs(trainer, proc, args)
     return dict(backend=backend, generation_engine=engine, steps=trainer.state.global_step, seconds=time.time() - t0,
                 train_loss=result.training_loss, generated=state.generated, train_prompts=len(rows), **paths)
@@ -1220,6 +1270,10 @@ def _main(prog, cls, fn, argv=None):
                 print(text)
                 raise SystemExit(2 if errors else 0)
             summary = fn(args)
+        except HackStop as e:
+            close_distributed(sync=False)
+            if int(os.environ.get('RANK', '0')) == 0: print(f"{prog}: stopped: {e}", file=sys.stderr)
+            raise SystemExit(3) from None
         except BaseException:
             close_distributed(sync=False)
             raise

@@ -10,7 +10,7 @@ LAYERS = [
     {'geometry', 'answers', 'families', 'stack', 'spatial'},
     {'models', 'schema'},
     {'synthetic', 'builders', 'rows', 'embodied_data'},
-    {'reward_core', 'mathverify', 'paper_rewards', 'hardened_rewards', 'rewards', 'embodied_rewards'},
+    {'reward_core', 'mathverify', 'paper_rewards', 'hardened_rewards', 'rewards', 'embodied_rewards', 'hack_watch'},
     {'train', 'plan', 'scoring'},
     {'inference', 'report'},
     {'evaluate', 'demo', 'spatial_demo', 'difficulty', 'probe'},

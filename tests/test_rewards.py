@@ -150,7 +150,7 @@ def test_grounding_counting_math_choice_shaping():
 def test_hack_table_is_complete():
     assert len(R.HACKS) >= 15 and {h['task'] for h in R.HACKS} >= {'classification', 'counting', 'detection', 'grounding', 'trance'}
     for h in R.HACKS:
-        assert set(h) == {'name', 'task', 'completion', 'kwargs', 'paper', 'paper_score', 'hardened', 'hardened_score', 'why'}
+        assert set(h) == {'name', 'task', 'completion', 'kwargs', 'paper', 'paper_score', 'hardened', 'hardened_score', 'why', 'sign'}
         assert h['hardened_score'] == 0.0 and h['paper'] in REWARDS and h['hardened'] in REWARDS
 
 

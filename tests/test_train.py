@@ -162,6 +162,8 @@ def test_accelerate_two_cpu_processes(env, sft_run):
                '--reward_funcs', 'format', 'repetition_penalty'] + COMMON, e, timeout=600)
     st = json.loads((root / 'outputs' / 'ddp_grpo' / 'checkpoint-2' / 'trainer_state.json').read_text())
     assert st['global_step'] == 2 and any('rewards/format/mean' in l for l in st['log_history'])
+    watched = [l for l in st['log_history'] if 'hack/no_answer' in l]          # the hack watch (default warn) on both processes
+    assert len(watched) == 2 and all(0.0 <= l['hack/repeated_ngrams'] <= 1.0 for l in watched)
     # (one process would have refused: 2 rows per device cannot hold a group of 4 generations)
     # dynamic sampling on two processes: each holds whole groups, both generate the same rounds, the counts add up over both
     run(acc + ['rft_nb.train', 'grpo', '--dataset_path', 'counting', '--output_dir', 'ddp_ds', '--max_steps', '2', '--save_strategy', 'no',
