@@ -8,7 +8,7 @@ Docs: https://rft-nb.github.io/rft_nb/preflight.html.md"""
 from __future__ import annotations
 import io, math, statistics
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from .config import InputError
 from .families import ModelView, processor_pixels
 from .rows import prompt_messages, render_for_model, sft_target
@@ -220,7 +220,8 @@ class DataReport:
 
     def longest(self, split: str | None = None) -> RowLengths | None:
         "The longest row of `split` (default: the training split, else all splits)."
-        names = [split or self.train_split] if (split or self.train_split) in self.splits else list(self.splits)
+        want = split or self.train_split
+        names = [want] if want in self.splits else list(self.splits)
         return max((r for n in names for r in self.splits[n].rows), key=lambda r: r.total, default=None)
 
 # %% ../nbs/19_preflight.ipynb #ce5a53cb
@@ -235,10 +236,11 @@ def data_report(ds, counter: TokenCounter, kind: str = 'sft', mode: str = 'cot',
         splits[name] = SplitReport(name, rows, over(rows, max_length, lambda r: r.total),
                                    over(rows, counter.max_pixels, lambda r: r.pixels),
                                    over(rows, max_completion_length if kind == 'grpo' else None, lambda r: r.answer_tokens))
+    train = train_split if train_split in splits else ('' if list(splits) == [''] else None)   # '': one table, no splits
     rep = DataReport(where, kind, counter.view.family.name, counter.min_pixels, counter.max_pixels, max_length,
-                     max_completion_length, splits, train_split if train_split in splits else None)
-    train = splits.get(rep.train_split) if rep.train_split else None
-    try: check_fits(train.rows if train else [], max_length, 'max_length', f"{where} split {rep.train_split!r}")
+                     max_completion_length, splits, train)
+    if train is None: return rep
+    try: check_fits(splits[train].rows, max_length, 'max_length', f"{where} split {train!r}" if train else where)
     except TruncationError as e: rep.problem = str(e)
     return rep
 

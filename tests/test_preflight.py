@@ -75,6 +75,8 @@ def test_report_names_the_rows_a_limit_cuts_or_shrinks(cache_dir):
     text = format_data_report(rep)
     assert f"CUT by max_length {limit}: 2 rows" in text and f"SHRUNK (image above max_pixels 50,176): 1 row: row {BIG}" in text
     assert full.problem is None and not full.splits['train'].cut          # no limit: nothing cut
+    one = data_report(ds.remove_columns('split'), counter, 'sft', max_length=limit, where='d')   # one table, no splits
+    assert list(one.splits) == [''] and one.problem.startswith(f"d: max_length={limit} would cut 2 of 8 rows")
     grpo = data_report(ds, counter, 'grpo', max_completion_length=60, where='d')
     assert [r.index for r in grpo.splits['train'].long_answers] == [LONG] and grpo.problem is None
     assert report_json(grpo)['splits']['train']['long_answers'][0][:2] == [LONG, ids[LONG]]
