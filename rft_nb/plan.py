@@ -720,7 +720,7 @@ def format_plan(p: Plan) -> str:
     return '\n'.join(lines)
 
 # %% ../nbs/21_plan.ipynb #405c13b8
-def data_for_recipe(kind: str, args):
+def data_for_recipe(kind: str, args, vllm: bool = False):
     "The `DataReport` of a parsed recipe's dataset, measured with its model's processor and the limits training applies."
     from rft_nb.config import load_settings
     from rft_nb.families import ModelView, family_of
@@ -735,8 +735,9 @@ def data_for_recipe(kind: str, args):
     proc = load_processor(path, args.image_min_pixels, args.image_max_pixels)
     view = ModelView.of(family_of(path), proc, convention=args.box_convention)
     max_length = args.max_length if kind == 'sft' and given(args, 'max_length') else None   # as `train.sft_max_length`
+    context = getattr(args, 'vllm_max_model_length', None) if vllm else None   # as `train.vllm_context_check`
     return data_report(load_data(data), token_counter(proc, view), kind, getattr(args, 'sft_mode', 'cot'), args.use_system_prompt,
-                       max_length, getattr(args, 'max_completion_length', None), str(data), args.dataset_split or None)
+                       max_length, getattr(args, 'max_completion_length', None), str(data), args.dataset_split or None, context)
 
 # %% ../nbs/21_plan.ipynb #72b6a225
 def setup_for_row(s: Setup, row) -> Setup:
@@ -755,9 +756,9 @@ def plan_data(recipe, gpu: str | None = 'H100', gpu_mem: float | None = None, mo
               extra_args: list[str] | None = None, **overrides):
     "(`DataReport`, `Plan`) of `recipe` for its own data: every split measured, memory for the longest training row's batch."
     kind, args, raw = read_recipe(recipe, extra_args)
-    rep = data_for_recipe(kind, args)
     info = resolve_model(args.model_name_or_path, recipe, model)
     s = setup_from_recipe(kind, args, raw, info, recipe, **overrides)
+    rep = data_for_recipe(kind, args, vllm=s.rollout == 'vllm-colocate')   # TRL's vLLM on the GPU box: its context counts
     if (row := rep.longest()) is not None: s = setup_for_row(s, row)
     return rep, plan_setup(info, s, gpu_spec(gpu, gpu_mem), recipe)
 

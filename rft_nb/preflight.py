@@ -178,14 +178,23 @@ def name_rows(rows: list[RowLengths], show, n: int = 5) -> str:
 class TruncationError(InputError):
     "A length limit that would cut rows of the training data."
 
-def check_fits(rows: list[RowLengths], limit: int | None, setting: str = 'max_length', where: str = ''):
-    "Refuse (`TruncationError`) a `limit` on whole sequences that would cut any of `rows`, naming them and `setting`."
-    cut = over(rows, limit, lambda r: r.total)
+def check_fits(rows: list[RowLengths], limit: int | None, setting: str = 'max_length', where: str = '',
+               completion: int | None = None):
+    "Refuse (`TruncationError`) a `limit` that would cut any of `rows`: whole sequences, or prompts + `completion` (GRPO)."
+    length = (lambda r: r.total) if completion is None else (lambda r: r.prompt_tokens + completion)
+    cut = over(rows, limit, length)
     if not cut: return
-    raise TruncationError(
-        f"{where}: {setting}={limit} would cut {len(cut)} of {rows_text(rows)} (tokens past {limit} are dropped: image "
-        f"tokens cut make TRL fail with 'Image features and image tokens do not match', a cut answer is learnt as it is): "
-        f"{name_rows(cut, lambda r: f'{r.total} tokens')}. Set {setting} to at least {cut[0].total}, or to null (no truncation)")
+    if completion is None:
+        why = (f"tokens past {limit} are dropped: image tokens cut make TRL fail with 'Image features and image tokens do "
+               f"not match', a cut answer is learnt as it is")
+        fix = 'or to null (no truncation)'
+    else:
+        why = (f"prompt + max_completion_length {completion}: vLLM ends a completion when its sequence reaches {limit} "
+               f"tokens and refuses a longer prompt")
+        fix = 'or lower max_completion_length'
+    raise TruncationError(f"{where}: {setting}={limit} would cut {len(cut)} of {rows_text(rows)} ({why}): "
+                          f"{name_rows(cut, lambda r: f'{length(r)} tokens')}. Set {setting} to at least {length(cut[0])}, {fix}")
+
 
 # %% ../nbs/19_preflight.ipynb #4a70fa40
 @dataclass
@@ -219,16 +228,17 @@ class DataReport:
     problem: str | None = None         # what training would refuse with, if anything
 
     def longest(self, split: str | None = None) -> RowLengths | None:
-        "The longest row of `split` (default: the training split, else all splits)."
+        "The longest row of `split` (default: the training split, else all); GRPO: the longest prompt (completions run to the limit)."
         want = split or self.train_split
         names = [want] if want in self.splits else list(self.splits)
-        return max((r for n in names for r in self.splits[n].rows), key=lambda r: r.total, default=None)
+        key = (lambda r: r.prompt_tokens) if self.kind == 'grpo' else (lambda r: r.total)
+        return max((r for n in names for r in self.splits[n].rows), key=key, default=None)
 
 # %% ../nbs/19_preflight.ipynb #ce5a53cb
 def data_report(ds, counter: TokenCounter, kind: str = 'sft', mode: str = 'cot', system_prompt: bool | str = True,
                 max_length: int | None = None, max_completion_length: int | None = None, where: str = '',
-                train_split: str | None = 'train') -> DataReport:
-    "Measure every split of `ds` for the counter's model and name the rows the limits would cut or shrink."
+                train_split: str | None = 'train', context: int | None = None) -> DataReport:
+    "Measure every split of `ds` for the counter's model and name the rows the limits would cut or shrink (`context`: vLLM's)."
     splits = {}
     for name, part in dataset_splits(ds).items():
         label = f"{where} split {name!r}" if name else where
@@ -240,7 +250,10 @@ def data_report(ds, counter: TokenCounter, kind: str = 'sft', mode: str = 'cot',
     rep = DataReport(where, kind, counter.view.family.name, counter.min_pixels, counter.max_pixels, max_length,
                      max_completion_length, splits, train)
     if train is None: return rep
-    try: check_fits(splits[train].rows, max_length, 'max_length', f"{where} split {train!r}" if train else where)
+    label = f"{where} split {train!r}" if train else where
+    try:
+        check_fits(splits[train].rows, max_length, 'max_length', label)
+        if kind == 'grpo': check_fits(splits[train].rows, context, 'vllm_max_model_length', label, max_completion_length)
     except TruncationError as e: rep.problem = str(e)
     return rep
 

@@ -28,10 +28,10 @@ __all__ = ['log', 'ALGORITHMS', 'LANGUAGE_LORA_TARGETS', 'VISION_MODULES', 'VISI
            'load_unsloth_model', 'suppress_vision_tokens', 'image_thumbnail', 'RolloutRecorder', 'gather_objects',
            'group_verdicts', 'take_rows', 'Schedule', 'generation_schedule', 'trl_advantages', 'trl_contract_problems',
            'check_trl_contract', 'SamplingState', 'DynamicSampling', 'SamplingCallback', 'grpo_trainer_class',
-           'save_outputs', 'last_complete_checkpoint', 'start_logs', 'sft_max_length', 'run_settings',
-           'resolve_run_paths', 'missing_inputs', 'generated_before', 'step_generations', 'budget_spent', 'train_grpo',
-           'train_sft', 'dry_run', 'close_distributed', 'short_help', 'pop_settings_args', 'sft_main', 'grpo_main',
-           'main']
+           'save_outputs', 'last_complete_checkpoint', 'start_logs', 'rows_label', 'sft_max_length',
+           'vllm_context_check', 'run_settings', 'resolve_run_paths', 'missing_inputs', 'generated_before',
+           'step_generations', 'budget_spent', 'train_grpo', 'train_sft', 'dry_run', 'close_distributed', 'short_help',
+           'pop_settings_args', 'sft_main', 'grpo_main', 'main']
 
 # %% ../nbs/20_train.ipynb #20418a58
 ALGORITHMS = {  # name -> {GRPOConfig / project field: (value, where the number comes from)}
@@ -970,6 +970,10 @@ def start_logs(output_dir, resumed_at: int = 0) -> dict[str, int]:
     return kept
 
 # %% ../nbs/20_train.ipynb #4039691c
+def rows_label(args) -> str:
+    "How errors name the training rows: the dataset and its split."
+    return f"{args.dataset_path} split {args.dataset_split!r}" if args.dataset_split else str(args.dataset_path)
+
 def sft_max_length(args, ds, path, view) -> int | None:
     "The `max_length` SFT trains with: None when the user did not set one; theirs if every row of `ds` fits, else refused."
     if args.max_length is None: return None
@@ -978,10 +982,18 @@ def sft_max_length(args, ds, path, view) -> int | None:
         return None
     from rft_nb.preflight import token_counter, measure_rows, check_fits
     counter = token_counter(load_processor(path, args.image_min_pixels, args.image_max_pixels), view)
-    where = f"{args.dataset_path} split {args.dataset_split!r}" if args.dataset_split else str(args.dataset_path)
-    rows = measure_rows(ds, counter, 'sft', args.sft_mode, args.use_system_prompt, where)
-    check_fits(rows, args.max_length, 'max_length', where)
+    rows = measure_rows(ds, counter, 'sft', args.sft_mode, args.use_system_prompt, rows_label(args))
+    check_fits(rows, args.max_length, 'max_length', rows_label(args))
     return args.max_length
+
+# %% ../nbs/20_train.ipynb #07dcc7d0
+def vllm_context_check(args, ds, path, view, engine: str):
+    "GRPO with TRL's vLLM: refuse a `vllm_max_model_length` that the longest prompt plus `max_completion_length` exceeds."
+    if engine != 'trl_vllm' or args.vllm_max_model_length is None: return
+    from rft_nb.preflight import token_counter, measure_rows, check_fits
+    counter = token_counter(load_processor(path, args.image_min_pixels, args.image_max_pixels), view)
+    rows = measure_rows(ds, counter, 'grpo', 'cot', args.use_system_prompt, rows_label(args))
+    check_fits(rows, args.vllm_max_model_length, 'vllm_max_model_length', rows_label(args), args.max_completion_length)
 
 # %% ../nbs/20_train.ipynb #fe773528
 def run_settings(args):
@@ -1080,10 +1092,12 @@ def train_grpo(args: RFTGRPOConfig) -> dict:
     ds = load_training_data(args)
     if args.difficulty_file: ds = filter_by_difficulty(ds, args.difficulty_file, args.difficulty_min_pass, args.difficulty_max_pass)
     check_reward_columns(ds, args.reward_funcs)
-    rows = to_grpo_rows(ds, system_prompt=args.use_system_prompt, view=model_view(args, path))
+    view = model_view(args, path)
+    rows = to_grpo_rows(ds, system_prompt=args.use_system_prompt, view=view)
     types, arch, _ = model_types_for(path)
     engine, why = choose_generation_engine(args, backend, types, arch)
     log.info(f"[rft_nb] generation engine: {engine} ({why})")
+    vllm_context_check(args, ds, path, view, engine)   # before the model loads: a context that clips completions is refused
     resume = _resume(args)
     resumed_at = int(Path(resume).name.split('-')[-1]) if isinstance(resume, str) and Path(resume).name.split('-')[-1].isdigit() else 0
     state = SamplingState(generated=generated_before(args.output_dir, resumed_at) if resume else 0)

@@ -97,6 +97,26 @@ def test_training_keeps_or_refuses_max_length(cache_dir):
         sft_max_length(parse_config(RFTSFTConfig, base + ['--max_length', '200']), ds, path, view)
 
 
+
+def test_grpo_vllm_context_refused_before_loading(cache_dir):
+    "TRL's vLLM engine: a vllm_max_model_length below a prompt + max_completion_length is refused, naming that row; others pass."
+    import tempfile
+    from rft_nb.train import RFTGRPOConfig, vllm_context_check
+    from rft_nb.preflight import TruncationError, measure_rows
+    from rft_nb.models import tiny_model_path
+    counter, _, view = counter_for('tiny-qwen2-vl', cache_dir)
+    path = tiny_model_path('tiny-qwen2-vl', cache_dir=cache_dir)
+    ds = dataset()
+    prompts = sorted((r.prompt_tokens for r in measure_rows(ds, counter, 'grpo')), reverse=True)
+    assert max(range(8), key=lambda i: measure_rows(ds.select([i]), counter, 'grpo')[0].prompt_tokens) == BIG
+    def args(limit): return RFTGRPOConfig(output_dir=tempfile.mkdtemp(), dataset_path='d', use_cpu=True, bf16=False,
+                                          per_device_train_batch_size=4, num_generations=4, max_completion_length=48,
+                                          vllm_max_model_length=limit)
+    vllm_context_check(args(prompts[0] + 48), ds, path, view, 'trl_vllm')          # the longest prompt + 48 fits exactly
+    vllm_context_check(args(prompts[0]), ds, path, view, 'transformers')           # no vLLM, no context to check
+    with pytest.raises(TruncationError, match=rf"vllm_max_model_length={prompts[0] + 47} would cut 1 of 8 rows .*row {BIG} "):
+        vllm_context_check(args(prompts[0] + 47), ds, path, view, 'trl_vllm')
+
 @pytest.fixture(scope='module')
 def ws(tmp_path_factory, cache_dir):
     "A settings file, the environment running this checkout's package, and a dataset with one row longer than the rest."
@@ -115,7 +135,10 @@ def ws(tmp_path_factory, cache_dir):
     recipe.update(model_name_or_path='tiny-qwen2-vl', dataset_path='counting', output_dir='sft', max_steps=1,
                   save_strategy='no', merge_adapter=False, per_device_train_batch_size=2)
     (root / 'sft.yaml').write_text(yaml.safe_dump(recipe))
-    return dict(root=root, env=env, recipe=root / 'sft.yaml')
+    grpo = yaml.safe_load((ROOT / 'recipes/tiny/counting_grpo.yaml').read_text())
+    grpo.update(model_name_or_path='tiny-qwen2-vl', dataset_path='counting', output_dir='grpo')
+    (root / 'grpo.yaml').write_text(yaml.safe_dump(grpo))
+    return dict(root=root, env=env, recipe=root / 'sft.yaml', grpo=root / 'grpo.yaml')
 
 
 def run(cmd, *args, ws):
@@ -147,6 +170,16 @@ def test_plan_data_cli(ws):
     err = one_error(r, 'rft-plan')
     assert f"max_length={longest - 1} would cut 1 of 8 rows" in err and f"row {LONG} (id " in err
     assert f"CUT by max_length {longest - 1}: 1 row: row {LONG}" in r.stdout and 'verdict  FITS' in r.stdout
+    # GRPO through TRL's vLLM (--backend trl on the GPU box): memory for the longest prompt, and vLLM's context checked
+    r = run('rft-plan', ws['grpo'], '--data', '--backend', 'trl', '--json', ws=ws)
+    assert r.returncode == 0, r.stderr[-3000:]
+    j = json.loads(r.stdout)
+    s, prompts = j['setup'], j['data']['splits']['train']['prompt_tokens']
+    assert s['rollout'] == 'vllm-colocate' and s['completion_tokens'] == 48
+    assert s['prompt_text_tokens'] + s['images_per_sample'] * (s['image_tokens'] + 2) == prompts['max']
+    r = run('rft-plan', ws['grpo'], '--data', '--backend', 'trl', '--', '--vllm_max_model_length', prompts['max'] + 47, ws=ws)
+    err = one_error(r, 'rft-plan')
+    assert f"vllm_max_model_length={prompts['max'] + 47} would cut 1 of 8 rows" in err and f"row {BIG} (id " in err
 
 
 def test_plan_memory_follows_the_longest_row(ws, tmp_path):
