@@ -25,7 +25,7 @@ __all__ = ['GIB', 'A100_SHEET', 'GPUS', 'GPU_ALIASES', 'MODEL_CONFIG_DIR', 'LOGP
            'read_deepspeed_config', 'setup_from_recipe', 'ModelFacts', 'model_facts', 'facts_for', 'trainable_params',
            'memory_parts', 'vision_act_per_patch', 'phase_bytes', 'peak_bytes', 'fits_gpu', 'largest_batch',
            'forward_flops_per_token', 'step_time_bound', 'Plan', 'plan_setup', 'plan_recipe', 'format_plan',
-           'plan_parser', 'plan_main', 'recipes_table']
+           'data_for_recipe', 'setup_for_row', 'plan_data', 'plan_parser', 'plan_main', 'recipes_table']
 
 # %% ../nbs/21_plan.ipynb #171d21aa
 @dataclass(frozen=True)
@@ -719,6 +719,49 @@ def format_plan(p: Plan) -> str:
     for w in s.warnings: lines.append(f"  warning  {w}")
     return '\n'.join(lines)
 
+# %% ../nbs/21_plan.ipynb #405c13b8
+def data_for_recipe(kind: str, args, vllm: bool = False):
+    "The `DataReport` of a parsed recipe's dataset, measured with its model's processor and the limits training applies."
+    from rft_nb.config import load_settings
+    from rft_nb.families import ModelView, family_of
+    from rft_nb.models import resolve_model_path, load_processor
+    from rft_nb.preflight import token_counter, data_report
+    from rft_nb.schema import load_data
+    from rft_nb.train import given
+    st = load_settings()
+    if not args.dataset_path: raise ConfigError('--data: the recipe names no dataset_path')
+    data = st.find(args.dataset_path, 'dataset_path', 'data_dir')
+    path = resolve_model_path(args.model_name_or_path or st.get('model', 'base_model'), st)
+    proc = load_processor(path, args.image_min_pixels, args.image_max_pixels)
+    view = ModelView.of(family_of(path), proc, convention=args.box_convention)
+    max_length = args.max_length if kind == 'sft' and given(args, 'max_length') else None   # as `train.sft_max_length`
+    context = getattr(args, 'vllm_max_model_length', None) if vllm else None   # as `train.vllm_context_check`
+    return data_report(load_data(data), token_counter(proc, view), kind, getattr(args, 'sft_mode', 'cot'), args.use_system_prompt,
+                       max_length, getattr(args, 'max_completion_length', None), str(data), args.dataset_split or None, context)
+
+# %% ../nbs/21_plan.ipynb #72b6a225
+def setup_for_row(s: Setup, row) -> Setup:
+    "`s` planned for sequences like `row` (a `preflight.RowLengths`): its images, prompt and, for SFT, its answer."
+    from dataclasses import replace
+    n = row.images
+    per = row.image_tokens // n if n else 0
+    notes = [x for x in s.notes if not x.startswith(('SFT target length assumed', 'no image_max_pixels'))]
+    notes.append(f"sequence of the longest row, row {row.index} (id {row.id!r}): {row.prompt_tokens} prompt tokens "
+                 f"({row.image_tokens} of them image tokens)" + (f" + {row.answer_tokens} answer" if s.kind == 'sft' else ''))
+    return replace(s, images_per_sample=n, image_tokens=per, image_patches=row.patches // n if n else 0,
+                   prompt_text_tokens=row.prompt_tokens - n * (per + 2),
+                   completion_tokens=row.answer_tokens if s.kind == 'sft' else s.completion_tokens, notes=notes)
+
+def plan_data(recipe, gpu: str | None = 'H100', gpu_mem: float | None = None, model: str | None = None,
+              extra_args: list[str] | None = None, **overrides):
+    "(`DataReport`, `Plan`) of `recipe` for its own data: every split measured, memory for the longest training row's batch."
+    kind, args, raw = read_recipe(recipe, extra_args)
+    info = resolve_model(args.model_name_or_path, recipe, model)
+    s = setup_from_recipe(kind, args, raw, info, recipe, **overrides)
+    rep = data_for_recipe(kind, args, vllm=s.rollout == 'vllm-colocate')   # TRL's vLLM on the GPU box: its context counts
+    if (row := rep.longest()) is not None: s = setup_for_row(s, row)
+    return rep, plan_setup(info, s, gpu_spec(gpu, gpu_mem), recipe)
+
 # %% ../nbs/21_plan.ipynb #8d3070a6
 def plan_parser() -> argparse.ArgumentParser:
     "The `rft-plan` argument parser."
@@ -739,6 +782,9 @@ def plan_parser() -> argparse.ArgumentParser:
     ap.add_argument('--images', type=int, help='images per sample (default: 2 for spatial/TRANCE data, else 1)')
     ap.add_argument('--image-size', help='HxW of the images (default: a square at the recipe\'s image_max_pixels)')
     ap.add_argument('--completion-tokens', type=int, help='completion length (default: max_completion_length; SFT: 512)')
+    ap.add_argument('--data', action='store_true', help="also measure the recipe's dataset with its model's processor: "
+                    'token spreads per split, the rows a limit would cut or shrink, memory for the longest real batch '
+                    '(exit 2 when training would refuse the data)')
     ap.add_argument('--json', action='store_true', help='print JSON')
     return ap
 
@@ -755,17 +801,26 @@ def plan_main(argv=None):
             print('rft-plan: error: --image-size must be HxW, e.g. 480x640', file=sys.stderr)
             sys.exit(2)
         size = (int(m.group(1)), int(m.group(2)))
-    out = []
+    out, problems = [], []
     try:
         for r in a.recipes:
-            p = plan_recipe(r, a.gpu, a.gpu_mem, a.model, extra, gpus=a.gpus, zero=a.zero, offload=a.offload,
-                            backend=a.backend, accelerate_config=a.accelerate_config, prompt_text_tokens=a.prompt_tokens,
-                            images=a.images, image_size=size, completion_tokens=a.completion_tokens)
+            kw = dict(gpus=a.gpus, zero=a.zero, offload=a.offload, backend=a.backend, accelerate_config=a.accelerate_config,
+                      prompt_text_tokens=a.prompt_tokens, images=a.images, image_size=size, completion_tokens=a.completion_tokens)
+            if a.data:
+                from rft_nb.preflight import format_data_report, report_json
+                rep, p = plan_data(r, a.gpu, a.gpu_mem, a.model, extra, **kw)
+                out.append({**p.to_json(), 'data': report_json(rep)} if a.json else format_data_report(rep) + '\n' + format_plan(p))
+                if rep.problem: problems.append(rep.problem)
+                continue
+            p = plan_recipe(r, a.gpu, a.gpu_mem, a.model, extra, **kw)
             out.append(p.to_json() if a.json else format_plan(p))
     except (ConfigError, ValueError, FileNotFoundError) as e:
         print(f"rft-plan: error: {e}", file=sys.stderr)
         sys.exit(2)
     print(json.dumps(out[0] if len(out) == 1 else out, indent=1, default=str) if a.json else '\n\n'.join(out))
+    if problems:   # what training would refuse: one error line (the first), exit 2
+        print(f"rft-plan: error: {problems[0]}", file=sys.stderr)
+        sys.exit(2)
 
 # %% ../nbs/21_plan.ipynb #01880534
 GPU_COLUMNS = ('H100', 'H200', 'A100-80GB', 'A100-40GB', 'L4', 'RTX4090')
@@ -792,3 +847,6 @@ def recipes_table(recipes, gpus=GPU_COLUMNS, group: bool = True) -> str:
         out.append(f"| {'/'.join(key)} | {p.model.split('/')[-1]} | {s.kind.upper()} {mode}{zero} | {s.gpus} | "
                    f"{p.needs_gib_per_gpu:.1f} | {fits} | {_fmt_s(b['total_s']) if b else '-'} |")
     return '\n'.join(out)
+
+# %% ../nbs/21_plan.ipynb #21742c71
+if __name__ == '__main__' and 'IPython' not in sys.modules: plan_main()

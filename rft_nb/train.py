@@ -23,17 +23,17 @@ __all__ = ['log', 'ALGORITHMS', 'LANGUAGE_LORA_TARGETS', 'VISION_MODULES', 'VISI
            'VISION_SPECIAL_TOKENS', 'PROMPT_ALIGNED', 'REF_LOGP_PAD', 'COMPLETION_ALIGNED', 'FULL_ALIGNED',
            'TRL_READ_AGAINST', 'TRL_PRIVATE_METHODS', 'TRL_PRIVATE_UTILS', 'TRL_REWARD_METRICS', 'RUN_LOGS',
            'COMMON_TRL_FIELDS', 'SamplingArgs', 'RFTArgs', 'RFTSFTConfig', 'RFTGRPOConfig', 'ConfigError',
-           'parse_config', 'world_size', 'pick_backend', 'check_config', 'unsloth_vllm_problems', 'trl_vllm_problems',
-           'pick_generation_engine', 'model_types_for', 'choose_generation_engine', 'apply_generation_engine',
-           'load_training_data', 'model_view', 'check_reward_columns', 'read_pass_rates', 'filter_by_difficulty',
-           'lora_target_regex', 'load_trl_model', 'unsloth_load_kwargs', 'unsloth_peft_kwargs', 'load_unsloth_model',
-           'suppress_vision_tokens', 'image_thumbnail', 'RolloutRecorder', 'gather_objects', 'group_verdicts',
-           'take_rows', 'Schedule', 'generation_schedule', 'trl_advantages', 'trl_contract_problems',
+           'parse_config', 'given', 'world_size', 'pick_backend', 'check_config', 'unsloth_vllm_problems',
+           'trl_vllm_problems', 'pick_generation_engine', 'model_types_for', 'choose_generation_engine',
+           'apply_generation_engine', 'load_training_data', 'model_view', 'check_reward_columns', 'read_pass_rates',
+           'filter_by_difficulty', 'lora_target_regex', 'load_trl_model', 'unsloth_load_kwargs', 'unsloth_peft_kwargs',
+           'load_unsloth_model', 'suppress_vision_tokens', 'image_thumbnail', 'RolloutRecorder', 'gather_objects',
+           'group_verdicts', 'take_rows', 'Schedule', 'generation_schedule', 'trl_advantages', 'trl_contract_problems',
            'check_trl_contract', 'HackWatching', 'HackWatchCallback', 'SamplingState', 'DynamicSampling',
            'SamplingCallback', 'grpo_trainer_class', 'calm_training', 'save_outputs', 'last_complete_checkpoint',
-           'start_logs', 'run_settings', 'resolve_run_paths', 'missing_inputs', 'generated_before', 'step_generations',
-           'budget_spent', 'train_grpo', 'train_sft', 'dry_run', 'close_distributed', 'short_help', 'pop_settings_args',
-           'sft_main', 'grpo_main', 'main']
+           'start_logs', 'rows_label', 'sft_max_length', 'vllm_context_check', 'run_settings', 'resolve_run_paths',
+           'missing_inputs', 'generated_before', 'step_generations', 'budget_spent', 'train_grpo', 'train_sft',
+           'dry_run', 'close_distributed', 'short_help', 'pop_settings_args', 'sft_main', 'grpo_main', 'main']
 
 # %% ../nbs/20_train.ipynb #20418a58
 ALGORITHMS = {  # name -> {GRPOConfig / project field: (value, where the number comes from)}
@@ -165,6 +165,7 @@ def parse_config(cls, argv: list[str] | None = None):
     import yaml
     from trl import TrlParser
     argv = list(sys.argv[1:] if argv is None else argv)
+    given = {a[2:].partition('=')[0].replace('-', '_') for a in argv if a.startswith('--')} - {'config'}
     if '--config' in argv:
         i = argv.index('--config')
         if i + 1 >= len(argv): raise ConfigError('--config needs a YAML file')
@@ -179,6 +180,7 @@ def parse_config(cls, argv: list[str] | None = None):
             import difflib
             hints = [f"{k} (did you mean {m[0]}?)" if (m := difflib.get_close_matches(k, known, 1)) else k for k in unknown]
             raise ConfigError(f"recipe {path}: unknown key(s): {', '.join(hints)}")
+        given |= set(cfg)
     import torch
     if not torch.cuda.is_available():  # bf16/fp16 cannot run here: train in fp32 on the CPU (TRL's configs default to bf16)
         argv += ['--use_cpu', 'true', '--bf16', 'false', '--fp16', 'false']
@@ -189,7 +191,16 @@ def parse_config(cls, argv: list[str] | None = None):
             msg += (" (the generation batch is per_device_train_batch_size x processes x steps_per_generation: "
                     "pick a --num_generations that divides it, or change the batch)")
         raise ConfigError(msg) from None
+    args.rft_given = frozenset(given)   # the fields the recipe or the command line set; the others hold defaults
     return args
+
+# %% ../nbs/20_train.ipynb #0d16c68b
+def given(args, name: str) -> bool:
+    "Whether the recipe or the command line set field `name` (args built in Python: whether it differs from the default)."
+    from dataclasses import MISSING
+    if (rec := getattr(args, 'rft_given', None)) is not None: return name in rec
+    f = next(f for f in fields(args) if f.name == name)
+    return getattr(args, name) != (f.default_factory() if f.default_factory is not MISSING else f.default)
 
 # %% ../nbs/20_train.ipynb #d284c6b7
 def world_size() -> int: return int(os.environ.get('WORLD_SIZE', '1'))
@@ -1019,6 +1030,32 @@ def start_logs(output_dir, resumed_at: int = 0) -> dict[str, int]:
         kept[name] = len(lines)
     return kept
 
+# %% ../nbs/20_train.ipynb #4039691c
+def rows_label(args) -> str:
+    "How errors name the training rows: the dataset and its split."
+    return f"{args.dataset_path} split {args.dataset_split!r}" if args.dataset_split else str(args.dataset_path)
+
+def sft_max_length(args, ds, path, view) -> int | None:
+    "The `max_length` SFT trains with: None when the user did not set one; theirs if every row of `ds` fits, else refused."
+    if args.max_length is None: return None
+    if not given(args, 'max_length'):
+        log.info(f"[rft_nb] max_length not set: no truncation (TRL's default {args.max_length} could cut image tokens)")
+        return None
+    from rft_nb.preflight import token_counter, measure_rows, check_fits
+    counter = token_counter(load_processor(path, args.image_min_pixels, args.image_max_pixels), view)
+    rows = measure_rows(ds, counter, 'sft', args.sft_mode, args.use_system_prompt, rows_label(args))
+    check_fits(rows, args.max_length, 'max_length', rows_label(args))
+    return args.max_length
+
+# %% ../nbs/20_train.ipynb #07dcc7d0
+def vllm_context_check(args, ds, path, view, engine: str):
+    "GRPO with TRL's vLLM: refuse a `vllm_max_model_length` that the longest prompt plus `max_completion_length` exceeds."
+    if engine != 'trl_vllm' or args.vllm_max_model_length is None: return
+    from rft_nb.preflight import token_counter, measure_rows, check_fits
+    counter = token_counter(load_processor(path, args.image_min_pixels, args.image_max_pixels), view)
+    rows = measure_rows(ds, counter, 'grpo', 'cot', args.use_system_prompt, rows_label(args))
+    check_fits(rows, args.vllm_max_model_length, 'vllm_max_model_length', rows_label(args), args.max_completion_length)
+
 # %% ../nbs/20_train.ipynb #fe773528
 def run_settings(args):
     "The settings of a run: those its command line chose (`--settings`, `--set`), else the usual ones."
@@ -1118,10 +1155,12 @@ def train_grpo(args: RFTGRPOConfig) -> dict:
     ds = load_training_data(args)
     if args.difficulty_file: ds = filter_by_difficulty(ds, args.difficulty_file, args.difficulty_min_pass, args.difficulty_max_pass)
     check_reward_columns(ds, args.reward_funcs)
-    rows = to_grpo_rows(ds, system_prompt=args.use_system_prompt, view=model_view(args, path))
+    view = model_view(args, path)
+    rows = to_grpo_rows(ds, system_prompt=args.use_system_prompt, view=view)
     types, arch, _ = model_types_for(path)
     engine, why = choose_generation_engine(args, backend, types, arch)
     log.info(f"[rft_nb] generation engine: {engine} ({why})")
+    vllm_context_check(args, ds, path, view, engine)   # before the model loads: a context that clips completions is refused
     resume = _resume(args)
     resumed_at = int(Path(resume).name.split('-')[-1]) if isinstance(resume, str) and Path(resume).name.split('-')[-1].isdigit() else 0
     state = SamplingState(generated=generated_before(args.output_dir, resumed_at) if resume else 0)
@@ -1158,7 +1197,9 @@ def train_sft(args: RFTSFTConfig) -> dict:
     from rft_nb.rows import to_sft_rows
     backend, path = _prepare(args, False)
     ds = load_training_data(args)
-    rows = to_sft_rows(ds, mode=args.sft_mode, system_prompt=args.use_system_prompt, view=model_view(args, path))
+    view = model_view(args, path)
+    args.max_length = sft_max_length(args, ds, path, view)   # before the model loads: a limit that cuts rows is refused
+    rows = to_sft_rows(ds, mode=args.sft_mode, system_prompt=args.use_system_prompt, view=view)
     model, proc = load_unsloth_model(args, path) if backend == 'unsloth' else load_trl_model(args, path)
     if getattr(proc, 'image_processor', None) is None: raise ConfigError(f"{path}: the model has no image processor")
     kw = {}
@@ -1166,7 +1207,6 @@ def train_sft(args: RFTSFTConfig) -> dict:
         from unsloth.trainer import UnslothVisionDataCollator
         kw['data_collator'] = UnslothVisionDataCollator(model, proc)
         args.remove_unused_columns, args.dataset_kwargs = False, {'skip_prepare_dataset': True}
-    if args.max_length is not None and args.max_length < 4096: args.max_length = None  # never truncate image tokens away
     trainer = SFTTrainer(model=model, args=args, train_dataset=rows, processing_class=proc, **kw)
     t0 = time.time()
     with calm_training(trainer):

@@ -9,7 +9,7 @@ LAYERS = [
     {'config', 'prompts'},
     {'geometry', 'answers', 'families', 'stack', 'spatial'},
     {'models', 'schema'},
-    {'synthetic', 'builders', 'rows', 'embodied_data'},
+    {'synthetic', 'builders', 'rows', 'embodied_data', 'preflight'},
     {'reward_core', 'mathverify', 'paper_rewards', 'hardened_rewards', 'rewards', 'embodied_rewards', 'hack_watch'},
     {'train', 'plan', 'scoring'},
     {'inference', 'report'},
