@@ -11,10 +11,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 from typing import Any, NamedTuple
-from trl import GRPOConfig, SFTConfig
-from .config import load_settings, run_cli, InputError
+from .config import load_settings, run_cli, InputError   # first: rft_nb quiets known library notices on import
 from .models import resolve_model_path, load_processor, patch_trl_for_cpu, weight_bars, ModelLoadError
 from .hack_watch import HackWatch, HackStop
+from trl import GRPOConfig, SFTConfig
 
 log = logging.getLogger('rft_nb.train')
 
@@ -1178,8 +1178,9 @@ def train_grpo(args: RFTGRPOConfig) -> dict:
             log.info(f"[rft_nb] {args.output_dir}: earlier logs " + (f"kept up to step {resumed_at}" if resumed_at else "cleared (a fresh run)"))
     trainer_cls = grpo_trainer_class()  # resolved now: after `import unsloth` this sits on Unsloth's patched GRPOTrainer
     callbacks = [rec, SamplingCallback(state)] + ([HackWatchCallback(watch)] if watch else [])
-    trainer = trainer_cls(model=model, reward_funcs=rec.wrap(funcs), args=args, train_dataset=rows, processing_class=proc,
-                          callbacks=callbacks)
+    with weight_bars(model):   # TRL loads the reference model here when beta > 0
+        trainer = trainer_cls(model=model, reward_funcs=rec.wrap(funcs), args=args, train_dataset=rows, processing_class=proc,
+                              callbacks=callbacks)
     trainer.sampling_state, trainer.rollout_recorder, trainer.hack_watch = state, rec, watch
     t0 = time.time()
     with calm_training(trainer):

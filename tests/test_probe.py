@@ -165,6 +165,39 @@ def test_tiny_model_taught_a_convention(kind, env):
     assert s['verdict'] == ('agrees' if kind == 'norm1000' else 'disagrees')   # qwen2-vl assumes 0-1000
 
 
+# every other tiny family taught a convention it does not assume: the probe finds what it was taught and disagrees
+OTHER_FAMILIES = [('tiny-qwen2.5-vl', 'norm1000'), ('tiny-qwen3-vl', 'pixel'), ('tiny-qwen3.5', 'pixel'), ('tiny-gemma3', 'pixel')]
+
+
+@pytest.mark.slow   # one short SFT run and one probe per family, through the commands
+@pytest.mark.parametrize('name, kind', OTHER_FAMILIES)
+def test_each_family_taught_a_convention(name, kind, env):
+    """As above for the other tiny families, each with its own processor, chat template and resize rule: the taught
+    convention is the best fit (or tied with it where the two give the same numbers on these images), and the verdict
+    says the model disagrees with its family's assumption."""
+    from datasets import Dataset
+    from rft_nb.families import FAMILIES
+    from rft_nb.schema import FEATURES
+    data = env['root'] / 'data' / 'probe-grounding'
+    if not data.exists():
+        rows = [{**r, 'split': 'train'} for r in probe_rows(4, (84, 112), tasks=('grounding',))]
+        Dataset.from_list(rows, features=FEATURES).save_to_disk(str(data))
+    model = env['root'] / 'outputs' / f'taught-{name}-{kind}'
+    t = run('rft-sft', '--model_name_or_path', name, '--dataset_path', data, '--output_dir', model, '--sft_mode', 'ans',
+            '--box_convention', kind, '--use_lora', 'false', '--learning_rate', '1e-2', '--lr_scheduler_type', 'constant',
+            '--num_train_epochs', '150', '--per_device_train_batch_size', '4', '--gradient_checkpointing', 'false',
+            '--save_strategy', 'no', '--report_to', 'none', '--logging_steps', '50', env=env)
+    assert t.returncode == 0, t.stderr[-3000:]
+    r = run('rft-probe', model, '--tasks', 'grounding', '--n', '4', '--sizes', '84,112', '--max-new-tokens', '24', '--no-progress', env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads((model / 'probe.json').read_text())
+    s, done = res['box'], [x['completion'] for x in res['rows']]
+    assumed = FAMILIES[res['family']].box_kind
+    assert assumed != kind and kind in {s['best'], *s['same_as_best']}, (s, done)
+    assert s['score'] >= 0.5 and s['margin'] >= 0.5, (s, done)
+    assert s['verdict'] == 'disagrees', (s, done)
+
+
 def test_vllm_backend_route(monkeypatch, tiny_path, env, tmp_path):
     """`--backend vllm` goes through the inference layer's VLLMBackend (engine arguments, prompts with their images, sampling);
     vLLM itself is not installable on CPU, so a stand-in `vllm` module answers in pixels from the images it is handed."""
