@@ -135,21 +135,18 @@ def test_training_logs_the_probe_warning(tmp_path, tiny_path, caplog):
     assert not any('writes boxes' in r.getMessage() for r in caplog.records)
 
 
-@pytest.mark.slow   # about 80 s on two busy cores: two short SFT runs and two probes, all through the commands
-@pytest.mark.parametrize('kind', ['norm1000', 'pixel'])
-def test_tiny_model_taught_a_convention(kind, env):
-    """The transformers backend end to end, no stand-in: the tiny model, fully fine-tuned with rft-sft on the four probe
-    questions' answers written in `kind`, memorises them (it does not learn to ground: four rows, 150 epochs), and the
-    probe finds `kind`. At 84 and 112 px (multiples of 28, inside the tiny processor's limits) resized pixels are original
-    pixels, and the probe says so rather than choosing. (At 336-392 px, where resized pixels differ, the tiny model does
-    not memorise its answers in 150-300 epochs: the OpenAI-compatible tests above separate all four conventions.)"""
+def taught_and_probed(name, kind, env):
+    """`name` fully fine-tuned with rft-sft on the four probe questions' answers written in `kind` (it memorises them; it
+    does not learn to ground: four rows, 150 epochs), then probed through the transformers backend; probe.json and the
+    completions."""
     from datasets import Dataset
     from rft_nb.schema import FEATURES
-    rows = [{**r, 'split': 'train'} for r in probe_rows(4, (84, 112), tasks=('grounding',))]
     data = env['root'] / 'data' / 'probe-grounding'
-    if not data.exists(): Dataset.from_list(rows, features=FEATURES).save_to_disk(str(data))
-    model = env['root'] / 'outputs' / f'taught-{kind}'
-    t = run('rft-sft', '--model_name_or_path', 'tiny-qwen2-vl', '--dataset_path', data, '--output_dir', model, '--sft_mode', 'ans',
+    if not data.exists():
+        rows = [{**r, 'split': 'train'} for r in probe_rows(4, (84, 112), tasks=('grounding',))]
+        Dataset.from_list(rows, features=FEATURES).save_to_disk(str(data))
+    model = env['root'] / 'outputs' / f'taught-{name}-{kind}'
+    t = run('rft-sft', '--model_name_or_path', name, '--dataset_path', data, '--output_dir', model, '--sft_mode', 'ans',
             '--box_convention', kind, '--use_lora', 'false', '--learning_rate', '1e-2', '--lr_scheduler_type', 'constant',
             '--num_train_epochs', '150', '--per_device_train_batch_size', '4', '--gradient_checkpointing', 'false',
             '--save_strategy', 'no', '--report_to', 'none', '--logging_steps', '50', env=env)
@@ -157,7 +154,18 @@ def test_tiny_model_taught_a_convention(kind, env):
     r = run('rft-probe', model, '--tasks', 'grounding', '--n', '4', '--sizes', '84,112', '--max-new-tokens', '24', '--no-progress', env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads((model / 'probe.json').read_text())          # a local checkpoint: the probe sits in its folder
-    s, done = res['box'], [x['completion'] for x in res['rows']]
+    return res, [x['completion'] for x in res['rows']]
+
+
+@pytest.mark.slow   # about 80 s on two busy cores: two short SFT runs and two probes, all through the commands
+@pytest.mark.parametrize('kind', ['norm1000', 'pixel'])
+def test_tiny_model_taught_a_convention(kind, env):
+    """The transformers backend end to end, no stand-in: the tiny model taught `kind` (`taught_and_probed`), and the
+    probe finds `kind`. At 84 and 112 px (multiples of 28, inside the tiny processor's limits) resized pixels are original
+    pixels, and the probe says so rather than choosing. (At 336-392 px, where resized pixels differ, the tiny model does
+    not memorise its answers in 150-300 epochs: the OpenAI-compatible tests above separate all four conventions.)"""
+    res, done = taught_and_probed('tiny-qwen2-vl', kind, env)
+    s = res['box']
     assert res['conventions']['resized'] == 'resized-28-3136-50176' and res['backend'] == 'transformers'
     assert s['best'] in ({kind, 'resized'} if kind == 'pixel' else {kind}), (s, done)
     assert set(s['same_as_best']) == ({'pixel', 'resized'} - {s['best']} if kind == 'pixel' else set()), (s, done)
@@ -175,25 +183,10 @@ def test_each_family_taught_a_convention(name, kind, env):
     """As above for the other tiny families, each with its own processor, chat template and resize rule: the taught
     convention is the best fit (or tied with it where the two give the same numbers on these images), and the verdict
     says the model disagrees with its family's assumption."""
-    from datasets import Dataset
     from rft_nb.families import FAMILIES
-    from rft_nb.schema import FEATURES
-    data = env['root'] / 'data' / 'probe-grounding'
-    if not data.exists():
-        rows = [{**r, 'split': 'train'} for r in probe_rows(4, (84, 112), tasks=('grounding',))]
-        Dataset.from_list(rows, features=FEATURES).save_to_disk(str(data))
-    model = env['root'] / 'outputs' / f'taught-{name}-{kind}'
-    t = run('rft-sft', '--model_name_or_path', name, '--dataset_path', data, '--output_dir', model, '--sft_mode', 'ans',
-            '--box_convention', kind, '--use_lora', 'false', '--learning_rate', '1e-2', '--lr_scheduler_type', 'constant',
-            '--num_train_epochs', '150', '--per_device_train_batch_size', '4', '--gradient_checkpointing', 'false',
-            '--save_strategy', 'no', '--report_to', 'none', '--logging_steps', '50', env=env)
-    assert t.returncode == 0, t.stderr[-3000:]
-    r = run('rft-probe', model, '--tasks', 'grounding', '--n', '4', '--sizes', '84,112', '--max-new-tokens', '24', '--no-progress', env=env)
-    assert r.returncode == 0, r.stderr[-3000:]
-    res = json.loads((model / 'probe.json').read_text())
-    s, done = res['box'], [x['completion'] for x in res['rows']]
-    assumed = FAMILIES[res['family']].box_kind
-    assert assumed != kind and kind in {s['best'], *s['same_as_best']}, (s, done)
+    res, done = taught_and_probed(name, kind, env)
+    s = res['box']
+    assert FAMILIES[res['family']].box_kind != kind and kind in {s['best'], *s['same_as_best']}, (s, done)
     assert s['score'] >= 0.5 and s['margin'] >= 0.5, (s, done)
     assert s['verdict'] == 'disagrees', (s, done)
 
