@@ -1089,7 +1089,8 @@ def train_sft(args: RFTSFTConfig) -> dict:
     from rft_nb.rows import to_sft_rows
     backend, path = _prepare(args, False)
     ds = load_training_data(args)
-    rows = to_sft_rows(ds, mode=args.sft_mode, system_prompt=args.use_system_prompt, view=model_view(args, path))
+    rows = to_sft_rows(ds, mode=args.sft_mode, system_prompt=args.use_system_prompt, view=model_view(args, path),
+                       completion_only=bool(args.completion_only_loss))   # TRL's field: True trains on the reply only
     model, proc = load_unsloth_model(args, path) if backend == 'unsloth' else load_trl_model(args, path)
     if getattr(proc, 'image_processor', None) is None: raise ConfigError(f"{path}: the model has no image processor")
     kw = {}
