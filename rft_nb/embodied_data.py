@@ -167,7 +167,7 @@ def free_space(objs: list, size: int, rng: random.Random, grid: int = GRID):
     m[y1:y2, x1:x2] = True
     return a, b, m
 
-# %% ../nbs/07b_embodied_data.ipynb #8a83c7dc
+# %% ../nbs/07b_embodied_data.ipynb #73d11abf
 def snap_point(point, mask: np.ndarray, size: int, grid: int = 0) -> list[int]:
     "The centre of a `grid` x `grid` cell of the image nearest `point` that lies inside `mask`; `point` itself when `grid` is 0 or none does."
     if not grid: return [int(point[0]), int(point[1])]
