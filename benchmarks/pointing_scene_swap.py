@@ -18,7 +18,9 @@ from rft_nb.inference import TransformersBackend, run_inference, sampling_settin
 def main(run, n: int = 30):
     run = Path(run)
     ds = datasets.load_from_disk(str(run / 'data'))['test_id']
-    name = ds.filter(lambda c: c == 'name', input_columns=['category']).select(range(n))
+    name = ds.filter(lambda c: c == 'name', input_columns=['category'])
+    n = min(n, len(name))
+    name = name.select(range(n))
     raw = name.cast_column('images', Sequence(Image(decode=False)))
     imgs = raw['images']
     swapped = raw.remove_columns(['images']).add_column('images', imgs[1:] + imgs[:1]).cast_column('images', name.features['images'])
