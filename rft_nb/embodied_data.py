@@ -26,10 +26,10 @@ from .synthetic import COLORS, draw_shape
 __all__ = ['TABLE', 'OOD_TABLE', 'SHAPES3', 'GRID', 'FAR', 'NEAR', 'EMBODIED_SPLITS', 'RELATIONS', 'OPPOSITE', 'REFERRING_KINDS',
            'EMBODIED_GENERATORS', 'POINT_FORMATS', 'REFSPATIAL_BENCH_SPLITS', 'SHAREROBOT_TRAJ_ASK',
            'EMBODIED_COMMANDS', 'tabletop_scene', 'related', 'by_depth', 'referring_chain', 'chain_reasoning',
-           'free_space', 'pointing_problem', 'pointing_rows', 'mug_scene', 'affordance_rows', 'trajectory_rows',
-           'planning_rows', 'embodied_rows', 'make_embodied', 'build_embodied_synthetic', 'show_embodied',
-           'llava_pairs', 'from_refspatial', 'refspatial_bench_rows', 'from_refspatial_bench', 'from_sharerobot',
-           'from_embodied_json', 'add_embodied_commands', 'run_embodied_command']
+           'free_space', 'snap_point', 'pointing_problem', 'pointing_rows', 'mug_scene', 'affordance_rows',
+           'trajectory_rows', 'planning_rows', 'embodied_rows', 'make_embodied', 'build_embodied_synthetic',
+           'show_embodied', 'llava_pairs', 'from_refspatial', 'refspatial_bench_rows', 'from_refspatial_bench',
+           'from_sharerobot', 'from_embodied_json', 'add_embodied_commands', 'run_embodied_command']
 
 # %% ../nbs/07b_embodied_data.ipynb #1abd7790
 TABLE, OOD_TABLE = (214, 190, 150), (150, 160, 178)    # light wood (in-domain); slate blue-grey (never in training)
@@ -167,6 +167,17 @@ def free_space(objs: list, size: int, rng: random.Random, grid: int = GRID):
     m[y1:y2, x1:x2] = True
     return a, b, m
 
+# %% ../nbs/07b_embodied_data.ipynb #73d11abf
+def snap_point(point, mask: np.ndarray, size: int, grid: int = 0) -> list[int]:
+    "The centre of a `grid` x `grid` cell of the image nearest `point` that lies inside `mask`; `point` itself when `grid` is 0 or none does."
+    if not grid: return [int(point[0]), int(point[1])]
+    c = (np.arange(grid) + 0.5) * size / grid
+    inside = [(int(x), int(y)) for y in c for x in c if mask[int(y), int(x)]]
+    if not inside: return [int(point[0]), int(point[1])]
+    x, y = min(inside, key=lambda q: (q[0] - point[0]) ** 2 + (q[1] - point[1]) ** 2)
+    return [x, y]
+
+
 # %% ../nbs/07b_embodied_data.ipynb #0e110905
 def _check_split(split: str) -> str:
     if split not in EMBODIED_SPLITS and not split.startswith('test_ood_'):
@@ -183,7 +194,8 @@ def pointing_problem(question: str, depth: bool = True, conv='pixel') -> str:
 def _step_meta(o: dict) -> dict: return dict(name=o['name'], box=o['box'], point=o['point'])
 
 def pointing_rows(n: int, split: str = 'train', seed: int = 0, size: int = 112, kinds: dict | None = None,
-                  min_objects: int = 3, max_objects: int = 4, depth: bool = True, start: int = 0, unique_colors: bool = True):
+                  min_objects: int = 3, max_objects: int = 4, depth: bool = True, start: int = 0, unique_colors: bool = True,
+                  point_grid: int = 0):
     "Spatial referring and placement rows (task `pointing`) on tabletop scenes, answered with one point inside a region mask."
     ood = _check_split(split) == 'ood'
     kinds = kinds or REFERRING_KINDS
@@ -194,11 +206,12 @@ def pointing_rows(n: int, split: str = 'train', seed: int = 0, size: int = 112, 
         while True:
             im, dep, objs = tabletop_scene(rng, size, rng.randint(min_objects, max_objects), OOD_TABLE if ood else TABLE,
                                            unique_colors=unique_colors)
+            for o in objs: o['point'] = snap_point(o['point'], o['mask'], size, point_grid)
             if kind == 'placement':
                 fs = free_space(objs, size, rng)
                 if fs is None: continue
                 a, b, region = fs
-                p = mask_point(region)
+                p = snap_point(mask_point(region), region, size, point_grid)
                 target = dict(name='free space', point=[int(p[0]), int(p[1])], mask=region)
                 question = f"the free space between the {a['name']} and the {b['name']}"
                 steps, order = [(a, 'name'), (b, 'name')], None

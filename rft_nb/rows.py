@@ -64,15 +64,16 @@ def row_prompt(row: dict, system_prompt: bool | str = True) -> tuple[list, list]
 
 # %% ../nbs/09_rows.ipynb #cfaaef02
 def to_sft_rows(ds: Dataset, mode: str = 'cot', system_prompt: bool | str = True, ans_format: str = 'bare',
-                view: ModelView | None = None) -> Dataset:
+                view: ModelView | None = None,
+                completion_only: bool = False) -> Dataset: # rows as {'prompt', 'completion'}: TRL then trains on the answer only
     "TRL conversational SFT rows {'messages': [...], 'images': [...]} from schema rows (rendered for `view` when given)."
     if view is not None: ds = render_for_model(ds, view)
     cols = ['id', 'problem', 'answer', 'reasoning', 'images']
     def f(rid, problem, answer, reasoning, images):
         msgs = prompt_messages(problem, len(images), system_prompt)
         target = sft_target(dict(id=rid, answer=answer, reasoning=reasoning), mode, ans_format)
-        msgs.append({'role': 'assistant', 'content': _text(target)})
-        return {'messages': msgs}
+        reply = [{'role': 'assistant', 'content': _text(target)}]
+        return {'prompt': msgs, 'completion': reply} if completion_only else {'messages': msgs + reply}
     raw = ds.cast_column('images', Sequence(Image(decode=False)))  # do not decode images while mapping
     out = raw.map(f, input_columns=cols, remove_columns=[c for c in ds.column_names if c != 'images'], desc=f'{mode} SFT rows')
     return out.cast_column('images', Sequence(Image()))

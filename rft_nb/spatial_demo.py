@@ -11,8 +11,8 @@ from dataclasses import dataclass, asdict, replace
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['ARMS', 'TEST_SPLITS', 'PRESETS', 'SpatialConfig', 'spatial_recipes', 'evaluate_pointing', 'run_spatial',
-           'comparison_table']
+__all__ = ['ARMS', 'TEST_SPLITS', 'PRESETS', 'SpatialConfig', 'spatial_recipes', 'spatial_data_options', 'build_spatial_data',
+           'evaluate_pointing', 'run_spatial', 'comparison_table']
 
 # %% ../nbs/41_spatial_demo.ipynb #0d7b6e05
 ARMS = {'outcome': ['format', 'pointing', 'point_distance'],
@@ -39,6 +39,11 @@ class SpatialConfig:
     max_completion_length: int = 96
     max_new_tokens: int = 110
     eval_batch: int = 50
+    # levers of issue 23 (the model did not learn to point); the defaults keep the runs above unchanged
+    data_point_grid: int = 0          # write points at the centre of the nearest cell of a grid x grid grid inside the mask
+    data_kinds: str = ''              # question mix, e.g. 'name=1,relation=1' (weights); '' = REFERRING_KINDS
+    data_max_objects: int = 4
+    sft_completion_only: bool = False # CoT-SFT loss on the reply only (TRL completion_only_loss), not on the prompt too
 
 PRESETS = {'benchmark': SpatialConfig(sft_steps=600, sft_lr=1e-3),
            'benchmark-v1': SpatialConfig(),
@@ -59,7 +64,7 @@ def spatial_recipes(cfg: SpatialConfig, model, data, out, seed: int = 0) -> tupl
     sft = dict(common, model_name_or_path=str(model), output_dir=str(out / 'cot_sft'), stage_part='sft', sft_mode='cot',
                finetune_vision_layers=True, max_steps=cfg.sft_steps, per_device_train_batch_size=cfg.sft_batch,
                learning_rate=cfg.sft_lr, lr_scheduler_type='cosine', warmup_steps=max(1, cfg.sft_steps // 10),
-               logging_steps=max(1, cfg.sft_steps // 10))
+               logging_steps=max(1, cfg.sft_steps // 10), **({'completion_only_loss': True} if cfg.sft_completion_only else {}))
     grpo = {arm: dict(common, model_name_or_path=str(out / 'cot_sft'), output_dir=str(out / f'grpo_{arm}'), stage_part='rl',
                       max_steps=cfg.grpo_steps, per_device_train_batch_size=cfg.grpo_batch, num_generations=cfg.num_generations,
                       max_completion_length=cfg.max_completion_length, temperature=cfg.temperature, learning_rate=cfg.grpo_lr,
@@ -67,6 +72,19 @@ def spatial_recipes(cfg: SpatialConfig, model, data, out, seed: int = 0) -> tupl
                       logging_steps=max(1, cfg.grpo_steps // 10), rollout_log_steps=max(1, cfg.grpo_steps // 5))
             for arm, rewards in ARMS.items()}
     return sft, grpo
+
+def spatial_data_options(cfg: SpatialConfig) -> dict:
+    "The keyword arguments of `pointing_rows` that `cfg` sets (none with the defaults)."
+    kw = {}
+    if cfg.data_point_grid: kw['point_grid'] = cfg.data_point_grid
+    if cfg.data_kinds: kw['kinds'] = {k: float(w) for k, w in (p.split('=') for p in cfg.data_kinds.split(','))}
+    if cfg.data_max_objects != 4: kw.update(max_objects=cfg.data_max_objects, min_objects=min(3, cfg.data_max_objects))
+    return kw
+
+def build_spatial_data(cfg: SpatialConfig, seed: int, out):
+    "The synthetic pointing splits of `cfg` and `seed`, written to `out`."
+    from rft_nb.embodied_data import build_embodied_synthetic
+    return build_embodied_synthetic('pointing', out, cfg.n_train, cfg.n_test, seed, cfg.size, **spatial_data_options(cfg))
 
 # %% ../nbs/41_spatial_demo.ipynb #e04a9cd9
 def evaluate_pointing(model, test, out, cfg: SpatialConfig, seed: int = 0) -> dict:
@@ -86,7 +104,6 @@ def run_spatial(cfg: SpatialConfig, seed: int, out, stages=('sft', 'grpo', 'eval
     """Data, CoT-SFT (from `seed`), the GRPO arms (once per GRPO seed, all from that SFT checkpoint) and their evaluations
     into `out`; a summary (also in `out/summary.json`)."""
     import datasets, transformers
-    from rft_nb.embodied_data import build_embodied_synthetic
     from rft_nb.models import tiny_model_path, TINY_MODELS
     from rft_nb.train import RFTGRPOConfig, RFTSFTConfig, parse_config, train_grpo, train_sft
     from rft_nb.demo import write_recipe
@@ -96,7 +113,7 @@ def run_spatial(cfg: SpatialConfig, seed: int, out, stages=('sft', 'grpo', 'eval
     grpo_seeds = [seed] if grpo_seeds is None else list(grpo_seeds)
     t0, times = time.time(), {}
     data = out / 'data'
-    if not data.exists(): build_embodied_synthetic('pointing', data, cfg.n_train, cfg.n_test, seed, cfg.size)
+    if not data.exists(): build_spatial_data(cfg, seed, data)
     ds = datasets.load_from_disk(str(data))
     test = datasets.concatenate_datasets([ds[s] for s in TEST_SPLITS])
     model = tiny_model_path(cfg.model, seed=seed, cache_dir=out.parent / 'cache') if cfg.model in TINY_MODELS else cfg.model

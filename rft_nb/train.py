@@ -1200,7 +1200,8 @@ def train_sft(args: RFTSFTConfig) -> dict:
     ds = load_training_data(args)
     view = model_view(args, path)
     args.max_length = sft_max_length(args, ds, path, view)   # before the model loads: a limit that cuts rows is refused
-    rows = to_sft_rows(ds, mode=args.sft_mode, system_prompt=args.use_system_prompt, view=view)
+    rows = to_sft_rows(ds, mode=args.sft_mode, system_prompt=args.use_system_prompt, view=view,
+                       completion_only=bool(args.completion_only_loss))   # TRL's field: True trains on the reply only
     model, proc = load_unsloth_model(args, path) if backend == 'unsloth' else load_trl_model(args, path)
     if getattr(proc, 'image_processor', None) is None: raise ConfigError(f"{path}: the model has no image processor")
     kw = {}
