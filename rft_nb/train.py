@@ -1,4 +1,4 @@
-"""SFT and GRPO for VLMs on two backends — Unsloth on one GPU, transformers + PEFT + TRL everywhere — configured by YAML recipes, resumable, with rollout logs.
+"""The run itself: SFT and GRPO from a parsed recipe on the chosen backend, saved, resumable, with its logs; the `rft-sft` and `rft-grpo` commands.
 
 Docs: https://rft-nb.github.io/rft_nb/train.html.md"""
 
