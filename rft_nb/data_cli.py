@@ -1,4 +1,4 @@
-"""One subcommand per builder: custom JSON, Hugging Face datasets, the papers' public formats, the embodied formats and the synthetic scenes.
+"""The `rft-data` command: one subcommand per builder (custom JSON, Hugging Face datasets, the papers' public formats, the embodied formats) and for the synthetic scenes.
 
 Docs: https://rft-nb.github.io/rft_nb/data_cli.html.md"""
 

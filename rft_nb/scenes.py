@@ -1,4 +1,4 @@
-"""The primitives every seeded scene generator shares: PNG image cells, one random generator per row, split checks, and the rows / in-memory dataset / written splits trio.
+"""The primitives every seeded scene generator shares: PNG image cells, one random generator per row, split checks, and `SceneSet`: rows, an in-memory dataset, every split written.
 
 Docs: https://rft-nb.github.io/rft_nb/scenes.html.md"""
 
