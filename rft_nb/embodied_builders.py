@@ -69,6 +69,7 @@ def _units_problem(problem: str, conv, fmt: str, point_format: str) -> tuple[str
     if any(s in problem for s in POINT_UNITS.values()): return problem, False
     return f"{problem.rstrip()} {fmt} {point_units_text(conv)}", False
 
+# %% ../nbs/08c_embodied_builders.ipynb #9921fb22
 _MEDIA_TOKENS = re.compile(r'<image>\n?|<depth>\n?')
 
 def llava_pairs(raw: dict, file=None, i=None, rid=None) -> list[tuple[str, str]]:
@@ -110,6 +111,7 @@ def from_refspatial(file, image_root, out=None, *, depth_root=None, split: str =
         return rows
     return build_records(convert, file, out, skip_invalid=skip_invalid, overwrite=overwrite)
 
+# %% ../nbs/08c_embodied_builders.ipynb #f1e14025
 REFSPATIAL_BENCH_SPLITS = ('Location', 'Placement', 'Unseen')
 
 def refspatial_bench_rows(root, split: str, point_format: str = 'dataset', embed_images: bool = False, report=None,
@@ -197,6 +199,7 @@ def from_sharerobot(file, image_root, out=None, *, kind: str = 'trajectory', coo
                         point_convention=conv, fixed_convention=fixed, source=str(file), meta=dict(source_id=rid))
     return build_records(convert, file, out, skip_invalid=skip_invalid, overwrite=overwrite)
 
+# %% ../nbs/08c_embodied_builders.ipynb #e8b6d25e
 def from_embodied_json(file, image_root, out=None, *, task: str | None = None, point_convention: str = 'norm1', split: str = 'train',
                        point_format: str = 'family', skip_invalid: bool = False, embed_images: bool = False, overwrite: bool = False):
     "Custom JSON whose solution is a point list, a trace or a mask file -> `pointing` / `trajectory` rows."
