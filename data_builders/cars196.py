@@ -8,7 +8,7 @@ Usage:
     python data_builders/cars196.py --folder car_data/train --k-shot 4 --out data/cars196_4shot
 """
 import sys
-from rft_nb.builders import main
+from rft_nb.data_cli import main
 
 if __name__ == '__main__':
     sys.exit(main(['classification', *['--domain', 'a car', '--label-kind', 'model'], *sys.argv[1:]]))

@@ -9,7 +9,7 @@ Usage:
     python data_builders/clevr_math.py clevr_math_train.json --image-root images --out data/clevr_math_train
 """
 import sys
-from rft_nb.builders import main
+from rft_nb.data_cli import main
 
 if __name__ == '__main__':
     sys.exit(main(['clevr-math', *[], *sys.argv[1:]]))

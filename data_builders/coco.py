@@ -10,7 +10,7 @@ Usage (COCO 65 base / 15 novel, or 8 categories k-shot):
     python data_builders/coco.py ... --categories bus train fire_hydrant stop_sign cat dog bed toilet --k-shot 4 --seed 0
 """
 import sys
-from rft_nb.builders import main
+from rft_nb.data_cli import main
 
 if __name__ == '__main__':
     sys.exit(main(['coco', *[], *sys.argv[1:]]))

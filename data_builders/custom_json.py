@@ -9,7 +9,7 @@ Usage:
     python data_builders/custom_json.py FILE.json --image-root DIR --out DIR [--task NAME] [--skip-invalid]
 """
 import sys
-from rft_nb.builders import main
+from rft_nb.data_cli import main
 
 if __name__ == '__main__':
     sys.exit(main(['from-json', *[], *sys.argv[1:]]))

@@ -10,7 +10,7 @@ Usage:
     python data_builders/embodied_json.py my_points.json --image-root my_images --out data/my_points
 """
 import sys
-from rft_nb.builders import main
+from rft_nb.data_cli import main
 
 if __name__ == '__main__':
     sys.exit(main(['embodied-json', *sys.argv[1:]]))

@@ -8,7 +8,7 @@ Usage:
     python data_builders/flowers102.py --folder flowers102 --k-shot 4 --seed 0 --out data/flowers102_4shot
 """
 import sys
-from rft_nb.builders import main
+from rft_nb.data_cli import main
 
 if __name__ == '__main__':
     sys.exit(main(['classification', *['--domain', 'a flower', '--label-kind', 'species'], *sys.argv[1:]]))

@@ -9,7 +9,7 @@ Usage:
     python data_builders/geometry.py geometry3k/train --out data/geometry_train
 """
 import sys
-from rft_nb.builders import main
+from rft_nb.data_cli import main
 
 if __name__ == '__main__':
     sys.exit(main(['geometry', *[], *sys.argv[1:]]))

@@ -8,7 +8,7 @@ Usage:
     python data_builders/lisa.py ReasonSeg/train --out data/lisa_train
 """
 import sys
-from rft_nb.builders import main
+from rft_nb.data_cli import main
 
 if __name__ == '__main__':
     sys.exit(main(['lisa', *[], *sys.argv[1:]]))

@@ -8,7 +8,7 @@ Usage:
     python data_builders/lvis.py lvis_v1_train.json --image-root train2017 --categories horse_buggy die kitchen_table --k-shot 10 --out data/lvis_rare
 """
 import sys
-from rft_nb.builders import main
+from rft_nb.data_cli import main
 
 if __name__ == '__main__':
     sys.exit(main(['lvis', *[], *sys.argv[1:]]))

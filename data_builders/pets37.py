@@ -10,7 +10,7 @@ Usage:
 """
 import argparse, sys
 from pathlib import Path
-from rft_nb.builders import main
+from rft_nb.data_cli import main
 
 def run(argv=None):
     "Build with `rft-data classification` on the dataset's own list (`--label-format pets37`: breed from the image name)."

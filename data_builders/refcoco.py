@@ -8,7 +8,7 @@ Usage:
     python data_builders/refcoco.py refs.json --image-root train2014 --bbox-format xywh --out data/refcoco
 """
 import sys
-from rft_nb.builders import main
+from rft_nb.data_cli import main
 
 if __name__ == '__main__':
     sys.exit(main(['refcoco', *[], *sys.argv[1:]]))

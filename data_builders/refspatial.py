@@ -10,7 +10,7 @@ Usage (depth as the second image; each model asked in its own point convention):
         --depth-root RefSpatial/2D/depth --point-format family --points-only --out data/embodied/refspatial
 """
 import sys
-from rft_nb.builders import main
+from rft_nb.data_cli import main
 
 if __name__ == '__main__':
     sys.exit(main(['refspatial', *sys.argv[1:]]))

@@ -9,7 +9,7 @@ Usage (the benchmark's prompt, [0, 1] points for every model; --point-format fam
     rft-eval --data data/refspatial_bench --model ...      # metrics: pointing / success, success_theirs, skipped
 """
 import sys
-from rft_nb.builders import main
+from rft_nb.data_cli import main
 
 if __name__ == '__main__':
     sys.exit(main(['refspatial-bench', *sys.argv[1:]]))

@@ -9,7 +9,7 @@ Usage:
     python data_builders/sharerobot.py affordance ShareRobot/affordance/test.json --image-root ShareRobot/images --out data/sharerobot_affordance
 """
 import sys
-from rft_nb.builders import main
+from rft_nb.data_cli import main
 
 if __name__ == '__main__':
     if len(sys.argv) < 2 or sys.argv[1] not in ('affordance', 'trajectory'):

@@ -10,7 +10,7 @@ Usage:
     python data_builders/trance.py trance.json --image-root images --out data/trance_train
 """
 import sys
-from rft_nb.builders import main
+from rft_nb.data_cli import main
 
 if __name__ == '__main__':
     sys.exit(main(['trance', *[], *sys.argv[1:]]))

@@ -10,9 +10,9 @@ import ast, json, math, re
 from collections.abc import Sequence
 
 # %% auto #0
-__all__ = ['ANSWER_RE', 'ANSWER_LINE_RE', 'MAX_ANSWER', 'THINK_RE', 'STEP_PATTERN', 'completion_text', 'extract_answer',
-           'paper_answer', 'think_text', 'no_objects', 'finite_box', 'parse_box_list', 'parse_one_box', 'one_number',
-           'norm_label', 'choice_letter', 'trance_steps']
+__all__ = ['ANSWER_RE', 'ANSWER_LINE_RE', 'MAX_ANSWER', 'THINK_RE', 'NUMBER_PATTERN', 'NUMBER', 'STEP_PATTERN', 'completion_text',
+           'extract_answer', 'paper_answer', 'think_text', 'no_objects', 'finite_box', 'parse_box_list',
+           'parse_one_box', 'one_number', 'norm_label', 'choice_letter', 'trance_steps']
 
 # %% ../nbs/03_answers.ipynb #77244ce9
 def completion_text(c) -> str:
@@ -105,7 +105,8 @@ def parse_box_list(s: str) -> list[tuple] | None:
     return out
 
 # %% ../nbs/03_answers.ipynb #42c46b24
-_NUM = r'\s*(-?\d+(?:\.\d+)?)\s*'
+NUMBER_PATTERN = r'-?\d+(?:\.\d+)?'     # a plain number: optional minus, digits, optional decimals (one home for it)
+_NUM = r'\s*(' + NUMBER_PATTERN + r')\s*'
 _PAIR_BOX = re.compile(r'\(' + _NUM + ',' + _NUM + r'\)\s*,?\s*\(' + _NUM + ',' + _NUM + r'\)')
 _LIST_BOX = re.compile(r'\[' + _NUM + ',' + _NUM + ',' + _NUM + ',' + _NUM + r'\]')
 
@@ -117,13 +118,13 @@ def parse_one_box(s: str) -> list[float] | None:
     return finite_box(found[0])
 
 # %% ../nbs/03_answers.ipynb #f19cf8e5
-_NUMBER = re.compile(r'-?\d+(?:\.\d+)?')
+NUMBER = re.compile(NUMBER_PATTERN)
 _THOUSANDS = re.compile(r'(?<=\d),(?=\d{3}(?!\d))')
 
 def one_number(s) -> float | None:
     "The only number in `s` (None for zero or several, or absurd lengths)."
     if not isinstance(s, str) or len(s) > 200: return None
-    nums = _NUMBER.findall(_THOUSANDS.sub('', s))        # "1,000" is one number, "1,2" two
+    nums = NUMBER.findall(_THOUSANDS.sub('', s))        # "1,000" is one number, "1,2" two
     if len(nums) != 1 or len(nums[0]) > 30: return None
     return float(nums[0])
 

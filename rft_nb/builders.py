@@ -1,4 +1,4 @@
-"""Custom JSON and the public formats of both papers' tasks into the row schema; the `rft-data` command.
+"""Custom JSON (Visual-RFT and Reason-RFT shapes) and Hugging Face datasets into the row schema.
 
 Docs: https://rft-nb.github.io/rft_nb/builders.html.md"""
 
@@ -6,89 +6,21 @@ Docs: https://rft-nb.github.io/rft_nb/builders.html.md"""
 
 # %% ../nbs/08_builders.ipynb #ee4d1f2b
 from __future__ import annotations
-import argparse, csv, fnmatch, json, os, random, re, sys
+import fnmatch, json, re
 from pathlib import Path
 
-from PIL import Image
-from datasets import Dataset
-
 from .geometry import box_problem
-from .families import BoxConvention, from_model_box, to_model_box, answer_text, parse_answer_boxes, detection_answer, grounding_answer
-from .prompts import render_prompt, ensure_format_instruction, TRANCE_FUNCTIONS
-from .answers import THINK_RE, think_text
-from .schema import (TASKS, FEATURES, REPORT_NAME, DataError, BuildReport, make_row, validate_row, answer_problem,
-                           save_dataset, resolve_image, _image_value)
+from .families import BoxConvention, from_model_box, answer_text, parse_answer_boxes
+from .prompts import ensure_format_instruction, TRANCE_FUNCTIONS
+from .answers import STEP_PATTERN, THINK_RE, think_text
+from .schema import TASKS, DataError, BuildReport, make_row, answer_problem, resolve_image, _image_value
+from .records import guard_rows, emit_rows, build_records, str_field, record_id
 
 # %% auto #0
-__all__ = ['HUB_SHARD', 'LABEL_FORMATS', 'IMAGE_EXTS', 'read_records', 'infer_task', 'convert_custom', 'from_json', 'hub_shards',
-           'shard_records', 'hub_image', 'from_hf', 'from_coco', 'read_label_rows', 'read_label_file',
-           'from_label_file', 'from_image_folder', 'from_refcoco', 'from_lisa', 'from_clevr_math', 'from_geometry',
-           'trance_answer', 'from_trance', 'build_parser', 'run_command', 'build', 'main']
-
-# %% ../nbs/08_builders.ipynb #9d9a8b8c
-def read_records(file, rows: list | None = None) -> list | object:
-    "Rows of a JSON list (or {'data': [...]}), or an iterator over a JSONL file; errors name file and line."
-    # `rows`, when given, receives each record's own row in the file: its list index, or its line (from 0) in JSONL
-    file = Path(file)
-    if not file.is_file(): raise DataError(f"file not found", file)
-    if file.suffix == '.jsonl':
-        def gen():
-            with open(file) as f:
-                for i, line in enumerate(f):
-                    if not line.strip(): continue
-                    if rows is not None: rows.append(i)
-                    try: yield json.loads(line)
-                    except ValueError as e: yield DataError(f"line {i + 1} is not valid JSON: {e}", file, i)
-        return gen()
-    try: data = json.loads(file.read_text())
-    except ValueError as e: raise DataError(f"not valid JSON: {e}", file) from None
-    if isinstance(data, dict):
-        for k in ('data', 'rows', 'annotations', 'examples'):
-            if isinstance(data.get(k), list):
-                data = data[k]
-                break
-        else: raise DataError("expected a JSON list of rows (or an object with a 'data' list)", file)
-    if not isinstance(data, list): raise DataError(f"expected a JSON list of rows, got {type(data).__name__}", file)
-    if rows is not None: rows.extend(range(len(data)))
-    return data
-
-# %% ../nbs/08_builders.ipynb #24f10ea4
-def _emit(rows, out, report: BuildReport, skip_invalid: bool, overwrite: bool, file=None):
-    "Write rows to `out` (atomically), or return them as an in-memory `Dataset` when `out` is None."
-    if out is not None: return save_dataset(rows, out, overwrite=overwrite, skip_invalid=skip_invalid, report=report, file=file)
-    good = []
-    seen = set()
-    for i, r in enumerate(rows):
-        try:
-            validate_row(r, i, file)
-            if r['id'] in seen: raise DataError(f"duplicate id {r['id']!r}", file, i, r['id'], 'id')
-        except DataError as e:
-            if not skip_invalid: raise
-            report.skip(e); continue
-        seen.add(r['id']); good.append(r)
-    report.written = len(good)
-    return Dataset.from_list(good, features=FEATURES)
-
-# %% ../nbs/08_builders.ipynb #99070f62
-def _guard(convert, items, report: BuildReport, skip_invalid: bool, file=None, rows=None):
-    "Rows from `convert(item, index)` for each item; bad ones raise or (skip_invalid) go to the report."
-    # An error names the item's own row in `file`: `rows[index]` when given (a line of a text file, the row
-    # before k-shot sampling; None when the item is a file of its own), else its index among the items.
-    for i, it in enumerate(items):
-        try:
-            if isinstance(it, DataError): raise it
-            r = convert(it, i)
-            if r is None: continue
-            if isinstance(r, dict): yield r
-            else: yield from r
-        except DataError as e:
-            e = e.at(file, i)
-            if rows is not None and e.row == i: e = DataError(e.reason, e.file, rows[i], e.id, e.field)
-            if not skip_invalid: raise e from None
-            report.skip(e)
+__all__ = ['HUB_SHARD', 'infer_task', 'convert_custom', 'from_json', 'hub_shards', 'shard_records', 'hub_image', 'from_hf']
 
 # %% ../nbs/08_builders.ipynb #7766c69a
-_TRANCE_STEP = re.compile(r"(\w+)\((\w+),\s*'?(\w+)'?\)")
+_TRANCE_STEP = re.compile(STEP_PATTERN)   # Reason-RFT's step pattern (`answers.STEP_PATTERN`)
 
 def infer_task(solution: str, problem: str = '') -> str:
     "The task a solution (and its problem) looks like."
@@ -102,21 +34,6 @@ def infer_task(solution: str, problem: str = '') -> str:
     if a and re.search(r'\bidentify the\b', problem, re.I): return 'classification'
     return 'custom'
 
-# %% ../nbs/08_builders.ipynb #d8322568
-def _str_field(raw, key, file, i, rid, required=True, alts=()):
-    for k in (key, *alts):
-        if k in raw:
-            v = raw[k]
-            if not isinstance(v, str): raise DataError(f"expected a string, got {type(v).__name__} {v!r:.60}", file, i, rid, k)
-            return v
-    if required: raise DataError(f"missing field (expected {' or '.join((key, *alts))})", file, i, rid, key)
-    return None
-
-def _row_id(raw, i, prefix, file):
-    rid = raw.get('id', f"{prefix}-{i}")
-    if isinstance(rid, bool) or not isinstance(rid, (str, int)): raise DataError(f"expected a string or integer id, got {type(rid).__name__}", file, i, None, 'id')
-    return str(rid)
-
 # %% ../nbs/08_builders.ipynb #3fefc44e
 def convert_custom(raw: dict, i: int, *, file=None, image_root=None, task=None, split='train', box_convention='norm1000',
                    embed_images=False, add_format_instruction=True, source='', _cache=None,
@@ -124,8 +41,7 @@ def convert_custom(raw: dict, i: int, *, file=None, image_root=None, task=None, 
                    report: BuildReport | None = None, # counts the rows whose task was inferred
                   ) -> dict:
     "One custom JSON row -> a schema row (a `DataError` naming the field when it cannot be)."
-    if not isinstance(raw, dict): raise DataError(f"expected a JSON object, got {type(raw).__name__}", file, i)
-    rid = _row_id(raw, i, Path(str(file or 'row')).stem, file)
+    rid = record_id(raw, i, file, Path(str(file or 'row')).stem)
     def bad(fld, reason): return DataError(reason, file, i, rid, fld)
     if images is None:
         imgs = raw.get('image', raw.get('images'))
@@ -136,9 +52,9 @@ def convert_custom(raw: dict, i: int, *, file=None, image_root=None, task=None, 
                   (resolve_image(p, image_root, file, i, rid, 'image', _cache) for p in imgs)]
     imgs = images
     (w, h) = images[0][1]
-    problem = _str_field(raw, 'problem', file, i, rid, alts=('question',))
+    problem = str_field(raw, 'problem', file, i, rid, alts=('question',))
     if not problem.strip(): raise bad('problem', 'empty problem')
-    solution = _str_field(raw, 'solution', file, i, rid, alts=('answer',))
+    solution = str_field(raw, 'solution', file, i, rid, alts=('answer',))
     think = think_text(solution)     # Reason-RFT writes its chain of thought inside the solution
     if '<answer>' not in solution and '</answer>' not in solution: solution = f"<answer>{THINK_RE.sub('', solution).strip()}</answer>"
     t = task or raw.get('task') or infer_task(solution, problem)
@@ -184,11 +100,10 @@ def from_json(file, image_root=None, out=None, *, task: str | None = None, split
     "A custom JSON/JSONL file (Visual-RFT or Reason-RFT shape) -> dataset (written to `out` when given)."
     if task is not None and task not in TASKS: raise DataError(f"unknown task {task!r}; known: {', '.join(TASKS)}", file, field='task')
     report, cache = BuildReport(source=str(file)), {}
-    rows = []
     conv = lambda raw, i: convert_custom(raw, i, file=file, image_root=image_root, task=task, split=split, box_convention=box_convention,
                                          embed_images=embed_images, add_format_instruction=add_format_instruction, _cache=cache,
                                          report=report)
-    return _emit(_guard(conv, read_records(file, rows), report, skip_invalid, file, rows), out, report, skip_invalid, overwrite, file)
+    return build_records(conv, file, out, report=report, skip_invalid=skip_invalid, overwrite=overwrite)
 
 # %% ../nbs/08_builders.ipynb #8d3bab7d
 HUB_SHARD = re.compile(r"(?P<split>\w+?)-\d{5}-of-\d{5}$")   # the Hub's shard names: data/train-00000-of-00002.parquet
@@ -289,392 +204,5 @@ def from_hf(source, out=None, *, task: str | None = None, split: str | None = No
                 return convert_custom(raw, i, file=shard, task=task, split=split or sp, box_convention=box_convention,
                                       add_format_instruction=add_format_instruction, source=str(source), images=ims,
                                       report=report)
-            yield from _guard(conv, shard_records(shard), report, skip_invalid, shard)
-    return _emit(rows(), out, report, skip_invalid, overwrite, source)
-
-# %% ../nbs/08_builders.ipynb #148a8c7d
-def from_coco(ann_file, image_dir, out=None, *, categories=None, novel=None, use: str = 'all', k_shot: int | None = None,
-              seed: int = 0, split: str = 'train', box_convention: str = 'norm1000', skip_invalid: bool = False,
-              embed_images: bool = False, overwrite: bool = False):
-    "COCO- or LVIS-format detection JSON -> per-(image, category) detection rows."
-    if use not in ('all', 'base', 'novel'): raise ValueError(f"use must be all, base or novel, got {use!r}")
-    report = BuildReport(source=str(ann_file))
-    try: data = json.loads(Path(ann_file).read_text())
-    except (OSError, ValueError) as e: raise DataError(f"cannot read COCO JSON: {e}", ann_file) from None
-    for k in ('images', 'annotations', 'categories'):
-        if not isinstance(data.get(k), list): raise DataError(f"missing list '{k}'", ann_file, field=k)
-    cats = {c['id']: c['name'].replace('_', ' ') for c in data['categories']}
-    novel = {n.replace('_', ' ') for n in (novel or [])}
-    keep = {cid for cid, n in cats.items() if (categories is None or n in {c.replace('_', ' ') for c in categories})
-            and (use == 'all' or (use == 'novel') == (n in novel))}
-    images = {im['id']: im for im in data['images']}
-    per = {}  # (image_id, cat_id) -> [(ann index, ann)]
-    for j, a in enumerate(data['annotations']):
-        if a.get('category_id') in keep: per.setdefault((a.get('image_id'), a['category_id']), []).append((j, a))
-    keys = sorted(per, key=lambda k: (k[1], k[0]))
-    if k_shot:
-        rng, chosen = random.Random(seed), []
-        for cid in sorted(keep):
-            imgs = sorted(i for i, c in per if c == cid)
-            chosen += [(i, cid) for i in sorted(rng.sample(imgs, min(k_shot, len(imgs))))]
-        keys = chosen
-    rows = [per[k][0][0] for k in keys]  # each row's first annotation: the file's own row
-    cache = {}
-    def convert(key, i):
-        img_id, cid = key; rid = f"{img_id}-{cats[cid].replace(' ', '_')}"
-        im = images.get(img_id)
-        if im is None: raise DataError(f"annotation refers to unknown image id {img_id}", ann_file, i, rid, 'image_id')
-        fname = im.get('file_name') or (im.get('coco_url') or '').split('/')[-1]
-        if not fname: raise DataError("image has no file_name or coco_url", ann_file, i, rid, 'file_name')
-        path, (w, h) = resolve_image(fname, image_dir, ann_file, i, rid, 'file_name', cache)
-        boxes = []
-        for j, a in per[key]:
-            bb = a.get('bbox')
-            if not (isinstance(bb, list) and len(bb) == 4 and all(isinstance(v, (int, float)) for v in bb)):
-                raise DataError(f"annotation {j} (id {a.get('id')}): bbox {bb!r} is not [x, y, w, h] numbers", ann_file, i, rid, 'bbox')
-            b = [bb[0], bb[1], bb[0] + bb[2], bb[1] + bb[3]]
-            p = box_problem(b, w, h)
-            if p: raise DataError(f"annotation {j} (id {a.get('id')}): {p}", ann_file, i, rid, 'bbox')
-            boxes.append([float(v) for v in b])
-        c = cats[cid]
-        prob = render_prompt('detection', category=c)
-        return make_row(rid, 'detection', [_image_value(path, embed_images)], prob,
-                        answer=detection_answer(boxes, w, h, box_convention), split=split, prompt_template='detection',
-                        image_size=[w, h], boxes=boxes, box_convention=str(BoxConvention.parse(box_convention)), category=c,
-                        source=str(ann_file), meta={'image_id': img_id, 'category_id': cid, 'group': 'novel' if c in novel else 'base'})
-    return _emit(_guard(convert, keys, report, skip_invalid, ann_file, rows), out, report, skip_invalid, overwrite, ann_file)
-
-# %% ../nbs/08_builders.ipynb #4c46735f
-def _classification_rows(items, classes, file, image_root, split, domain, label_kind, embed_images, source):
-    cache = {}
-    def convert(it, i):
-        path, label = it[0], it[1]
-        rid = f"{Path(str(path)).stem}-{i}"
-        if not isinstance(label, str) or not label.strip(): raise DataError(f"empty or non-string label {label!r}", file, i, rid, 'label')
-        p, (w, h) = resolve_image(str(path), image_root, file, i, rid, 'image', cache)
-        return make_row(rid, 'classification', [_image_value(p, embed_images)],
-                        render_prompt('classification', domain=domain, label_kind=label_kind), answer=label, split=split,
-                        prompt_template='classification', image_size=[w, h], category=label, classes=classes, source=source)
-    return convert
-
-# %% ../nbs/08_builders.ipynb #fad73c78
-def _kshot(items, k_shot, seed):
-    "`k_shot` items of each label (`item[1]`), drawn with a seeded generator, in label then item order; all items when k_shot is falsy."
-    if not k_shot: return items
-    rng, by = random.Random(seed), {}
-    for it in items: by.setdefault(it[1], []).append(it)
-    return [it for lab in sorted(by) for it in sorted(rng.sample(by[lab], min(k_shot, len(by[lab]))), key=lambda it: it[:2])]
-
-# %% ../nbs/08_builders.ipynb #ec2db492
-# text list formats: (first word, rest of the line) -> (image, label)
-LABEL_FORMATS = {
-    'text': lambda first, rest: (first, rest),                                                          # "PATH LABEL..."
-    'pets37': lambda first, rest: (f"{first}.jpg", first.rsplit('_', 1)[0].replace('_', ' ')),        # "Abyssinian_100 1 1 1"
-    'fgvc-aircraft': lambda first, rest: (f"{first}.jpg", rest),                                       # "1025794 707-320"
-}
-
-def read_label_rows(file, fmt: str = 'text') -> list[tuple[str, str, int]]:
-    "(image, label, row) triples from a CSV (columns image,label), a JSON list of {image, label} or a text list (`LABEL_FORMATS`)."
-    # row: the file's own row, counted from 0: the JSON list index, or the line of a CSV or text file
-    file = Path(file); text = file.read_text()
-    if file.suffix == '.json': return [(r.get('image'), r.get('label'), j) for j, r in enumerate(json.loads(text))]
-    if file.suffix == '.csv':
-        reader = csv.DictReader(text.splitlines())
-        rows = [(r, reader.line_num - 1) for r in reader]
-        if rows and not {'image', 'label'} <= set(rows[0][0]): raise DataError("CSV needs columns image,label", file)
-        return [(r['image'], r['label'], j) for r, j in rows]
-    if fmt not in LABEL_FORMATS: raise DataError(f"unknown label format {fmt!r} (known: {', '.join(LABEL_FORMATS)})", file)
-    out = []
-    for j, line in enumerate(text.splitlines()):
-        if line.strip() and not line.startswith('#'):
-            parts = line.strip().split(None, 1)
-            out.append((*LABEL_FORMATS[fmt](parts[0], parts[1].strip() if len(parts) > 1 else ''), j))
-    return out
-
-def read_label_file(file, fmt: str = 'text') -> list[tuple[str, str]]:
-    "(image, label) pairs from a CSV (columns image,label), a JSON list of {image, label} or a text list, one image per line (`LABEL_FORMATS`)."
-    return [(im, lab) for im, lab, _ in read_label_rows(file, fmt)]
-
-# %% ../nbs/08_builders.ipynb #1a1308b3
-def from_label_file(file, image_root, out=None, *, classes=None, k_shot: int | None = None, seed: int = 0, split: str = 'train',
-                    domain: str = 'an object', label_kind: str = 'category', skip_invalid: bool = False, embed_images: bool = False,
-                    overwrite: bool = False, label_format: str = 'text'):
-    "Few-shot classification rows from an (image, label) file (`read_label_rows`)."
-    items = _kshot(read_label_rows(file, label_format), k_shot, seed)
-    classes = list(classes) if classes else sorted({it[1] for it in items if isinstance(it[1], str) and it[1]})
-    report = BuildReport(source=str(file))
-    conv = _classification_rows(items, classes, file, image_root, split, domain, label_kind, embed_images, str(file))
-    return _emit(_guard(conv, items, report, skip_invalid, file, [it[2] for it in items]), out, report, skip_invalid, overwrite, file)
-
-# %% ../nbs/08_builders.ipynb #ea2b87a2
-IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.gif')
-
-def from_image_folder(root, out=None, *, k_shot: int | None = None, seed: int = 0, split: str = 'train', domain: str = 'an object',
-                      label_kind: str = 'category', skip_invalid: bool = False, embed_images: bool = False, overwrite: bool = False):
-    "Few-shot classification rows from `root/CLASS_NAME/*.jpg` (class names: underscores become spaces)."
-    root = Path(root)
-    if not root.is_dir(): raise DataError("image folder not found", root)
-    paths = [(str(p.relative_to(root)), d.name.replace('_', ' ')) for d in sorted(root.iterdir()) if d.is_dir()
-             for p in sorted(d.iterdir()) if p.suffix.lower() in IMAGE_EXTS]
-    items = [(p, label, j) for j, (p, label) in enumerate(paths)]  # row: the image's place in the sorted listing
-    classes = sorted({label for _, label in paths})
-    items = _kshot(items, k_shot, seed)
-    report = BuildReport(source=str(root))
-    conv = _classification_rows(items, classes, root, root, split, domain, label_kind, embed_images, str(root))
-    return _emit(_guard(conv, items, report, skip_invalid, root, [it[2] for it in items]), out, report, skip_invalid, overwrite, root)
-
-# %% ../nbs/08_builders.ipynb #6e03f78a
-def _grounding_row(rid, path, w, h, query, box, file, i, split, box_convention, embed_images, source, meta=None):
-    p = box_problem(box, w, h)
-    if p: raise DataError(p, file, i, rid, 'bbox')
-    return make_row(rid, 'grounding', [_image_value(path, embed_images)], render_prompt('grounding', question=query),
-                    answer=grounding_answer(box, w, h, box_convention), split=split, prompt_template='grounding', image_size=[w, h],
-                    boxes=[box], box_convention=str(BoxConvention.parse(box_convention)), category=query, source=source, meta=meta)
-
-# %% ../nbs/08_builders.ipynb #57d47d67
-def from_refcoco(file, image_root, out=None, *, bbox_format: str = 'xywh', split: str = 'train', box_convention: str = 'norm1000',
-                 skip_invalid: bool = False, embed_images: bool = False, overwrite: bool = False):
-    "Rows {image, query|sentence|question, bbox} (bbox in pixels, `xywh` or `xyxy`) -> grounding rows."
-    report, cache = BuildReport(source=str(file)), {}
-    rows = []
-    def convert(raw, i):
-        if not isinstance(raw, dict): raise DataError("expected a JSON object", file, i)
-        rid = _row_id(raw, i, Path(file).stem, file)
-        q = _str_field(raw, 'query', file, i, rid, alts=('sentence', 'question', 'problem', 'text'))
-        path, (w, h) = resolve_image(raw.get('image', raw.get('file_name')), image_root, file, i, rid, 'image', cache)
-        bb = raw.get('bbox')
-        if not (isinstance(bb, list) and len(bb) == 4 and all(isinstance(v, (int, float)) for v in bb)):
-            raise DataError(f"expected 4 numbers, got {bb!r:.60}", file, i, rid, 'bbox')
-        fmt = raw.get('bbox_format', bbox_format)
-        box = [bb[0], bb[1], bb[0] + bb[2], bb[1] + bb[3]] if fmt == 'xywh' else list(bb)
-        return _grounding_row(rid, path, w, h, q, [float(v) for v in box], file, i, split, box_convention, embed_images, str(file))
-    return _emit(_guard(convert, read_records(file, rows), report, skip_invalid, file, rows), out, report, skip_invalid, overwrite, file)
-
-# %% ../nbs/08_builders.ipynb #3329b648
-def from_lisa(folder, out=None, *, split: str = 'train', box_convention: str = 'norm1000', skip_invalid: bool = False,
-              embed_images: bool = False, overwrite: bool = False):
-    "A LISA ReasonSeg folder (NAME.jpg + NAME.json with 'text' queries and 'shapes' polygons) -> one grounding row per query."
-    folder = Path(folder); report, cache = BuildReport(source=str(folder)), {}
-    jsons = sorted(folder.glob('*.json'))
-    def convert(jf, i):
-        rid = jf.stem
-        try: ann = json.loads(jf.read_text())
-        except ValueError as e: raise DataError(f"not valid JSON: {e}", jf, i, rid) from None
-        img = next((jf.with_suffix(e).name for e in IMAGE_EXTS if jf.with_suffix(e).exists()), jf.stem + '.jpg')
-        path, (w, h) = resolve_image(img, folder, jf, i, rid, 'image', cache)
-        pts = [pt for s in ann.get('shapes', []) if s.get('label', 'target') != 'ignore' for pt in s.get('points', [])]
-        if not pts: raise DataError("no target polygon points", jf, i, rid, 'shapes')
-        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-        box = [max(0.0, min(xs)), max(0.0, min(ys)), min(float(w), max(xs)), min(float(h), max(ys))]
-        texts = ann.get('text', [])
-        texts = [texts] if isinstance(texts, str) else texts
-        if not texts: raise DataError("no query text", jf, i, rid, 'text')
-        return [_grounding_row(f"{rid}-{k}", path, w, h, t, [float(v) for v in box], jf, i, split, box_convention, embed_images, str(jf),
-                               {'is_sentence': ann.get('is_sentence')}) for k, t in enumerate(texts)]
-    return _emit(_guard(convert, jsons, report, skip_invalid, folder, [None] * len(jsons)), out, report, skip_invalid, overwrite, folder)
-
-# %% ../nbs/08_builders.ipynb #f4dabe0f
-def from_clevr_math(file, image_root, out=None, *, split: str = 'train', skip_invalid: bool = False, embed_images: bool = False,
-                    overwrite: bool = False):
-    "CLEVR-Math-style rows {id?, image|image_filename, question|problem, answer|label|solution} -> counting rows."
-    report, cache = BuildReport(source=str(file)), {}
-    rows = []
-    def convert(raw, i):
-        if not isinstance(raw, dict): raise DataError("expected a JSON object", file, i)
-        rid = _row_id(raw, i, Path(file).stem, file)
-        q = _str_field(raw, 'question', file, i, rid, alts=('problem',))
-        a = next((raw[k] for k in ('answer', 'label', 'solution') if k in raw), None)
-        a = answer_text(a) if isinstance(a, str) else a
-        if isinstance(a, bool) or not (isinstance(a, int) or (isinstance(a, str) and re.fullmatch(r'-?\d+', a.strip()))):
-            raise DataError(f"expected an integer answer, got {a!r:.60}", file, i, rid, 'answer')
-        path, (w, h) = resolve_image(raw.get('image', raw.get('image_filename')), image_root, file, i, rid, 'image', cache)
-        return make_row(rid, 'counting', [_image_value(path, embed_images)], render_prompt('counting', question=q.strip()),
-                        answer=str(a).strip(), split=raw.get('split', split), reasoning=raw.get('reasoning', '') or '',
-                        prompt_template='counting', image_size=[w, h], source=str(file), meta={'question': q})
-    return _emit(_guard(convert, read_records(file, rows), report, skip_invalid, file, rows), out, report, skip_invalid, overwrite, file)
-
-# %% ../nbs/08_builders.ipynb #1d576f1d
-def _geometry3k_records(folder: Path):
-    "Geometry3K layout: one folder per problem with data.json and img_diagram.png."
-    for d in sorted(p for p in folder.iterdir() if (p / 'data.json').exists()):
-        r = json.loads((d / 'data.json').read_text())
-        yield {'id': str(r.get('id', d.name)), 'image': f"{d.name}/img_diagram.png", 'question': r.get('problem_text', r.get('problem')),
-               'options': r.get('choices', []), 'answer': r.get('answer')}
-
-def from_geometry(path, image_root=None, out=None, *, split: str = 'train', skip_invalid: bool = False, embed_images: bool = False,
-                  overwrite: bool = False):
-    "Geometry rows {id?, image, question|problem, options|choices?, answer} (JSON) or a Geometry3K folder -> geometry rows."
-    path = Path(path); report, cache = BuildReport(source=str(path)), {}
-    rows = None if path.is_dir() else []
-    if path.is_dir(): records, image_root = list(_geometry3k_records(path)), image_root or path
-    else: records = read_records(path, rows)
-    def convert(raw, i):
-        if not isinstance(raw, dict): raise DataError("expected a JSON object", path, i)
-        rid = _row_id(raw, i, path.stem, path)
-        q = _str_field(raw, 'question', path, i, rid, alts=('problem',))
-        opts = raw.get('options', raw.get('choices')) or []
-        if not isinstance(opts, list): raise DataError("expected a list of options", path, i, rid, 'options')
-        opts = [str(o) for o in opts]
-        a = raw.get('answer', raw.get('solution'))
-        if a is None: raise DataError("missing field", path, i, rid, 'answer')
-        a = answer_text(str(a))
-        p, (w, h) = resolve_image(raw.get('image'), image_root, path, i, rid, 'image', cache)
-        if opts:
-            letters = 'ABCDEFGH'[:len(opts)]
-            if a not in letters:
-                if a in opts: a = letters[opts.index(a)]
-                else: raise DataError(f"answer {a!r} is neither an option letter ({', '.join(letters)}) nor an option text", path, i, rid, 'answer')
-            prob = render_prompt('geometry_choice', question=q, options='\n'.join(f"{l}. {o}" for l, o in zip(letters, opts)))
-            tmpl = 'geometry_choice'
-        else: prob, tmpl = render_prompt('geometry_numeric', question=q), 'geometry_numeric'
-        return make_row(rid, 'geometry', [_image_value(p, embed_images)], prob, answer=a, split=raw.get('split', split),
-                        reasoning=raw.get('reasoning', '') or '', prompt_template=tmpl, image_size=[w, h], options=opts,
-                        source=str(path), meta={'question': q})
-    return _emit(_guard(convert, records, report, skip_invalid, path, rows), out, report, skip_invalid, overwrite, path)
-
-# %% ../nbs/08_builders.ipynb #06edfc00
-def trance_answer(steps, file=None, i=None, rid=None) -> str:
-    "Canonical `func(obj, value), ...` text of steps given as dicts {obj|obj_idx, func|attr, value|val} or strings."
-    out = []
-    for s in steps:
-        if isinstance(s, str):
-            m = _TRANCE_STEP.fullmatch(s.strip())
-            if not m: raise DataError(f"step {s!r} is not func(object, value)", file, i, rid, 'transformations')
-            f, o, v = m.groups()
-        elif isinstance(s, dict):
-            f = s.get('func') or ('change_' + str(s.get('attr', '')))
-            o, v = s.get('obj', s.get('obj_idx', s.get('object'))), s.get('value', s.get('val'))
-        else: raise DataError(f"step {s!r} is not a dict or a string", file, i, rid, 'transformations')
-        if f not in TRANCE_FUNCTIONS: raise DataError(f"unknown function {f!r}; known: {', '.join(TRANCE_FUNCTIONS)}", file, i, rid, 'transformations')
-        if str(v) not in TRANCE_FUNCTIONS[f]: raise DataError(f"{f}: value {v!r} not in {TRANCE_FUNCTIONS[f]}", file, i, rid, 'transformations')
-        out.append(f"{f}({o}, {v})")
-    if not out: raise DataError("no transformation steps", file, i, rid, 'transformations')
-    return ', '.join(out)
-
-# %% ../nbs/08_builders.ipynb #865367a9
-def from_trance(file, image_root, out=None, *, split: str = 'train', skip_invalid: bool = False, embed_images: bool = False,
-                overwrite: bool = False):
-    "TRANCE-style rows {id?, initial|image_initial, final|image_final, transformations|steps|solution} -> trance rows."
-    report, cache = BuildReport(source=str(file)), {}
-    rows = []
-    def convert(raw, i):
-        if not isinstance(raw, dict): raise DataError("expected a JSON object", file, i)
-        rid = _row_id(raw, i, Path(file).stem, file)
-        ims = raw.get('images') or [raw.get('initial', raw.get('image_initial')), raw.get('final', raw.get('image_final'))]
-        if not isinstance(ims, list) or len(ims) != 2: raise DataError("expected 2 images (initial, final)", file, i, rid, 'images')
-        res = [resolve_image(p, image_root, file, i, rid, f, cache) for p, f in zip(ims, ('initial', 'final'))]
-        steps = raw.get('transformations', raw.get('steps'))
-        if steps is None and isinstance(raw.get('solution'), str): steps = [m.group(0) for m in _TRANCE_STEP.finditer(answer_text(raw['solution']))]
-        if not isinstance(steps, list): raise DataError("expected a list of steps", file, i, rid, 'transformations')
-        a = trance_answer(steps, file, i, rid)
-        q = raw.get('question', '') or ''
-        (w, h) = res[0][1]
-        return make_row(rid, 'trance', [_image_value(p, embed_images) for p, _ in res], render_prompt('trance', question=q),
-                        answer=a, split=raw.get('split', split), reasoning=raw.get('reasoning', '') or '', prompt_template='trance',
-                        image_size=[w, h], source=str(file), meta={k: v for k, v in raw.items() if k in ('view', 'initial_state')})
-    return _emit(_guard(convert, read_records(file, rows), report, skip_invalid, file, rows), out, report, skip_invalid, overwrite, file)
-
-# %% ../nbs/08_builders.ipynb #354fc0f1
-def _common(p, image_root=True):
-    if image_root: p.add_argument('--image-root', default=None, help='root of relative image paths (default: settings paths.image_root)')
-    p.add_argument('--out', default=None, help='output dataset folder; a relative one goes under [paths] data_dir (default: data_dir/NAME)')
-    p.add_argument('--split', default='train', help='split name written to every row')
-    p.add_argument('--skip-invalid', action='store_true', help='write the good rows and list skipped ones in build_report.json')
-    p.add_argument('--overwrite', action='store_true', help='replace an existing output folder (only once the new one is complete)')
-    p.add_argument('--embed-images', action='store_true', help='store image bytes in the dataset instead of paths')
-
-def build_parser() -> argparse.ArgumentParser:
-    "The `rft-data` argument parser."
-    from rft_nb.config import add_settings_args
-    ap = argparse.ArgumentParser(prog='rft-data', description='Build rft_nb datasets (one schema for every task).')
-    add_settings_args(ap)
-    sub = ap.add_subparsers(dest='cmd', required=True)
-    p = sub.add_parser('from-json', help='custom JSON/JSONL (Visual-RFT or Reason-RFT shape)'); p.add_argument('file'); _common(p)
-    p.add_argument('--task', default=None, choices=TASKS); p.add_argument('--box-convention', default='norm1000')
-    p.add_argument('--no-format-instruction', action='store_true', help='keep problems exactly as given')
-    p = sub.add_parser('from-hf', help="a Hugging Face dataset: Hub download (Parquet shards), save_to_disk folder, or Hub name (online)")
-    p.add_argument('source', help='dataset folder, or OWNER/NAME on the Hub'); _common(p)
-    p.set_defaults(split=None)   # each row keeps its source split unless --split names one
-    p.add_argument('--task', default=None, choices=TASKS); p.add_argument('--box-convention', default='norm1000')
-    p.add_argument('--no-format-instruction', action='store_true', help='keep problems exactly as given')
-    for name in ('coco', 'lvis'):
-        p = sub.add_parser(name, help=f'{name.upper()}-format detection JSON'); p.add_argument('ann_file'); _common(p)
-        p.add_argument('--categories', nargs='*', default=None); p.add_argument('--novel', nargs='*', default=None)
-        p.add_argument('--use', default='all', choices=['all', 'base', 'novel']); p.add_argument('--k-shot', type=int, default=None)
-        p.add_argument('--seed', type=int, default=None); p.add_argument('--box-convention', default='norm1000')
-    p = sub.add_parser('classification', help='image folder ROOT/CLASS/*.jpg or an (image, label) file'); _common(p)
-    g = p.add_mutually_exclusive_group(required=True); g.add_argument('--folder'); g.add_argument('--labels')
-    p.add_argument('--k-shot', type=int, default=None); p.add_argument('--seed', type=int, default=None)
-    p.add_argument('--domain', default='an object'); p.add_argument('--label-kind', default='category'); p.add_argument('--classes', nargs='*')
-    p.add_argument('--label-format', default='text', choices=list(LABEL_FORMATS), help='how a text --labels file reads (CSV and JSON are by suffix)')
-    p = sub.add_parser('refcoco', help='grounding rows {image, query, bbox}'); p.add_argument('file'); _common(p)
-    p.add_argument('--bbox-format', default='xywh', choices=['xywh', 'xyxy']); p.add_argument('--box-convention', default='norm1000')
-    p = sub.add_parser('lisa', help='LISA ReasonSeg folder (NAME.jpg + NAME.json)'); p.add_argument('folder'); _common(p, False)
-    p.add_argument('--box-convention', default='norm1000')
-    p = sub.add_parser('clevr-math', help='CLEVR-Math-style counting JSON'); p.add_argument('file'); _common(p)
-    p = sub.add_parser('geometry', help='geometry JSON or a Geometry3K folder'); p.add_argument('path'); _common(p)
-    p = sub.add_parser('trance', help='TRANCE-style JSON'); p.add_argument('file'); _common(p)
-    p = sub.add_parser('synthetic', help='procedural synthetic data (all splits)'); p.add_argument('family')
-    p.add_argument('--out', default=None, help='output dataset folder; a relative one goes under [paths] data_dir (default: data_dir/synthetic-FAMILY)')
-    p.add_argument('--n-train', type=int, default=1000); p.add_argument('--n-test', type=int, default=200)
-    p.add_argument('--size', type=int, default=224); p.add_argument('--seed', type=int, default=None); p.add_argument('--overwrite', action='store_true')
-    from rft_nb.embodied_data import add_embodied_commands
-    add_embodied_commands(sub, _common)   # refspatial, refspatial-bench, sharerobot-*, embodied-json, embodied-synthetic
-    return ap
-
-# %% ../nbs/08_builders.ipynb #b13a3a1e
-def run_command(args, settings) -> object:
-    "Run one parsed `rft-data` command; the dataset written."
-    from rft_nb.embodied_data import EMBODIED_COMMANDS, run_embodied_command
-    if args.cmd in EMBODIED_COMMANDS: return run_embodied_command(args, settings)
-    root = lambda: args.image_root or str(settings.path('image_root'))
-    seed = getattr(args, 'seed', None)
-    seed = settings.int('run', 'seed') if seed is None and hasattr(args, 'seed') else seed
-    name = {'from-json': lambda: Path(args.file).stem, 'from-hf': lambda: Path(args.source).name, 'lisa': lambda: Path(args.folder).name, 'synthetic': lambda: f"synthetic-{args.family}",
-            'classification': lambda: Path(args.folder or args.labels).stem, 'geometry': lambda: Path(args.path).stem}.get(
-                args.cmd, lambda: Path(getattr(args, 'file', None) or args.ann_file).stem)()
-    out = args.resolved_out = str(settings.out(args.out or name, 'data_dir'))   # relative --out: under data_dir
-    kw = dict(overwrite=args.overwrite)
-    if args.cmd == 'synthetic':
-        from rft_nb.synthetic import build_synthetic
-        return build_synthetic(args.family, out, n_train=args.n_train, n_test=args.n_test, seed=seed, size=args.size, **kw)
-    kw.update(split=args.split, skip_invalid=args.skip_invalid, embed_images=args.embed_images)
-    if args.cmd == 'from-json':
-        return from_json(args.file, root(), out, task=args.task, box_convention=args.box_convention,
-                         add_format_instruction=not args.no_format_instruction, **kw)
-    if args.cmd == 'from-hf':   # relative image paths: under --image-root, else the dataset's own folder
-        return from_hf(args.source, out, task=args.task, image_root=args.image_root, box_convention=args.box_convention,
-                       add_format_instruction=not args.no_format_instruction, **kw)
-    if args.cmd in ('coco', 'lvis'):
-        return from_coco(args.ann_file, root(), out, categories=args.categories, novel=args.novel, use=args.use, k_shot=args.k_shot,
-                         seed=seed, box_convention=args.box_convention, **kw)
-    if args.cmd == 'classification':
-        ck = dict(k_shot=args.k_shot, seed=seed, domain=args.domain, label_kind=args.label_kind)
-        if args.folder: return from_image_folder(args.folder, out, **ck, **kw)
-        return from_label_file(args.labels, root(), out, classes=args.classes, label_format=args.label_format, **ck, **kw)
-    if args.cmd == 'refcoco': return from_refcoco(args.file, root(), out, bbox_format=args.bbox_format, box_convention=args.box_convention, **kw)
-    if args.cmd == 'lisa': return from_lisa(args.folder, out, box_convention=args.box_convention, **kw)
-    if args.cmd == 'clevr-math': return from_clevr_math(args.file, root(), out, **kw)
-    if args.cmd == 'geometry': return from_geometry(args.path, args.image_root, out, **kw)
-    if args.cmd == 'trance': return from_trance(args.file, root(), out, **kw)
-    raise ValueError(f"unknown command {args.cmd!r}")
-
-# %% ../nbs/08_builders.ipynb #2b0a25a5
-def build(argv=None) -> int:
-    "`rft-data`: parse the command line, build the dataset, say what was written."
-    from rft_nb.config import settings_from_args
-    args = build_parser().parse_args(argv)
-    ds = run_command(args, settings_from_args(args))
-    sizes = {k: v.num_rows for k, v in ds.items()} if hasattr(ds, 'items') else ds.num_rows
-    print(f"rft-data {args.cmd}: wrote {sizes} rows to {args.resolved_out}")
-    report = Path(args.resolved_out) / REPORT_NAME
-    inferred = json.loads(report.read_text()).get('inferred_tasks') if report.is_file() else None
-    if inferred:   # a row without a task got one from its solution's look: say which, so a silent `custom` is not silent
-        print(f"rft-data {args.cmd}: tasks inferred from the solutions: {', '.join(f'{n} {t}' for t, n in sorted(inferred.items()))} "
-              f"(a 'task' field or --task sets them; counts in {report})")
-    return 0
-
-def main(argv=None) -> int:
-    "Console script `rft-data` (bad input: one line naming file, row and field, exit status 2)."
-    from rft_nb.config import run_cli
-    return run_cli('rft-data', build, argv)
+            yield from guard_rows(conv, shard_records(shard), report, skip_invalid, shard)
+    return emit_rows(rows(), out, report, skip_invalid, overwrite, source)

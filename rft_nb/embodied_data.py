@@ -1,4 +1,4 @@
-"""Seeded tabletop scenes with depth for spatial referring, free-space placement, affordance, trajectories and planning; builders for RefSpatial, RefSpatial-Bench, ShareRobot and custom point / trace / mask JSON; the `rft-data` subcommands.
+"""Seeded tabletop scenes with depth for spatial referring, free-space placement, affordance, trajectories and planning.
 
 Docs: https://rft-nb.github.io/rft_nb/embodied_data.html.md"""
 
@@ -6,30 +6,25 @@ Docs: https://rft-nb.github.io/rft_nb/embodied_data.html.md"""
 
 # %% ../nbs/07b_embodied_data.ipynb #fd1f71ec
 from __future__ import annotations
-import argparse, io, json, math, random, re
-from pathlib import Path
+import json, math, random
 
 import numpy as np
 from PIL import Image, ImageDraw
-from datasets import Dataset, DatasetDict
 
-from .families import BoxConvention, box_units_text, from_model_box
-from .geometry import box_problem
-from .prompts import FORMAT_INSTRUCTION, ensure_format_instruction
-from .schema import FEATURES, DataError, BuildReport, make_row, validate_row, save_dataset, resolve_image, _image_value
-from .spatial import (POINTS_FORMAT, TRACE_FORMAT, POINT_UNITS, REFSPATIAL_SUFFIX, point_units_text, points_answer,
-                            box_answer, to_model_point, from_model_points, parse_points, parse_box, load_mask, mask_size, mask_png,
+from .families import box_units_text
+from .prompts import FORMAT_INSTRUCTION
+from .schema import make_row
+from .spatial import (TRACE_FORMAT, point_units_text, points_answer, box_answer, to_model_point, load_mask, mask_png,
                             mask_point, depth_image)
+from .scenes import png_value, scene_rng, check_split, SceneSet
 from .synthetic import COLORS, draw_shape
 
 # %% auto #0
 __all__ = ['TABLE', 'OOD_TABLE', 'SHAPES3', 'GRID', 'FAR', 'NEAR', 'EMBODIED_SPLITS', 'RELATIONS', 'OPPOSITE', 'REFERRING_KINDS',
-           'EMBODIED_GENERATORS', 'POINT_FORMATS', 'REFSPATIAL_BENCH_SPLITS', 'SHAREROBOT_TRAJ_ASK',
-           'EMBODIED_COMMANDS', 'tabletop_scene', 'related', 'by_depth', 'referring_chain', 'chain_reasoning',
-           'free_space', 'snap_point', 'pointing_problem', 'pointing_rows', 'mug_scene', 'affordance_rows',
-           'trajectory_rows', 'planning_rows', 'embodied_rows', 'make_embodied', 'build_embodied_synthetic',
-           'show_embodied', 'llava_pairs', 'from_refspatial', 'refspatial_bench_rows', 'from_refspatial_bench',
-           'from_sharerobot', 'from_embodied_json', 'add_embodied_commands', 'run_embodied_command']
+           'EMBODIED_GENERATORS', 'EMBODIED', 'embodied_rows', 'make_embodied', 'build_embodied_synthetic',
+           'tabletop_scene', 'related', 'by_depth', 'referring_chain', 'chain_reasoning', 'free_space', 'snap_point',
+           'pointing_problem', 'pointing_rows', 'mug_scene', 'affordance_rows', 'trajectory_rows', 'planning_rows',
+           'show_embodied']
 
 # %% ../nbs/07b_embodied_data.ipynb #1abd7790
 TABLE, OOD_TABLE = (214, 190, 150), (150, 160, 178)    # light wood (in-domain); slate blue-grey (never in training)
@@ -37,13 +32,6 @@ SHAPES3 = ('circle', 'square', 'triangle')
 GRID = 4
 FAR, NEAR = 2.0, 0.8                                     # metres at the top and the bottom of the image
 EMBODIED_SPLITS = ('train', 'test_id', 'test_ood')
-
-def _png(im: Image.Image) -> bytes:
-    b = io.BytesIO()
-    im.save(b, 'PNG', compress_level=1)
-    return b.getvalue()
-
-def _img(png: bytes) -> dict: return {'bytes': png, 'path': None}
 
 def _table_depth(size: int) -> np.ndarray:
     "Distance of the table plane at each pixel row (far at the top)."
@@ -179,13 +167,6 @@ def snap_point(point, mask: np.ndarray, size: int, grid: int = 0) -> list[int]:
 
 
 # %% ../nbs/07b_embodied_data.ipynb #0e110905
-def _check_split(split: str) -> str:
-    if split not in EMBODIED_SPLITS and not split.startswith('test_ood_'):
-        raise ValueError(f"embodied synthetic: unknown split {split!r}; known: {', '.join(EMBODIED_SPLITS)}")
-    return 'ood' if split.startswith('test_ood') else 'id'
-
-def _rng(kind, split, seed, i) -> random.Random: return random.Random(f"embodied-{kind}|{split}|{seed}|{i}")
-
 def pointing_problem(question: str, depth: bool = True, conv='pixel') -> str:
     "The prompt of a synthetic pointing row: the depth hint, the answer form and units, the tags, then the question (last)."
     hint = 'The second image is depth (brighter is closer). ' if depth else ''
@@ -197,11 +178,11 @@ def pointing_rows(n: int, split: str = 'train', seed: int = 0, size: int = 112, 
                   min_objects: int = 3, max_objects: int = 4, depth: bool = True, start: int = 0, unique_colors: bool = True,
                   point_grid: int = 0):
     "Spatial referring and placement rows (task `pointing`) on tabletop scenes, answered with one point inside a region mask."
-    ood = _check_split(split) == 'ood'
+    ood = check_split(split, EMBODIED_SPLITS, 'embodied synthetic') == 'ood'
     kinds = kinds or REFERRING_KINDS
     names, weights = list(kinds), list(kinds.values())
     for i in range(start, start + n):
-        rng = _rng('pointing', split, seed, i)
+        rng = scene_rng('embodied-pointing', split, seed, i)
         kind = rng.choices(names, weights)[0]
         while True:
             im, dep, objs = tabletop_scene(rng, size, rng.randint(min_objects, max_objects), OOD_TABLE if ood else TABLE,
@@ -224,13 +205,13 @@ def pointing_rows(n: int, split: str = 'train', seed: int = 0, size: int = 112, 
             target = steps[-1][0]
             why = chain_reasoning(steps, objs, order, 'pixel', size)
             break
-        images = [_img(_png(im))] + ([_img(_png(depth_image(dep)))] if depth else [])
+        images = [png_value(im)] + ([png_value(depth_image(dep))] if depth else [])
         meta = dict(question=question, kind=kind, n_steps=len(steps), steps=[_step_meta(o) for o, _ in steps],
                     depth_order=[o['name'] for o in sorted(objs, key=lambda o: o['depth'])] if order else None,
                     objects=[dict(name=o['name'], cell=o['cell'], box=o['box'], depth=o['depth']) for o in objs])
         yield make_row(f"pointing-{split}-{seed}-{i:06d}", 'pointing', images, pointing_problem(question, depth),
                        answer=points_answer([target['point']], size, size, 'pixel'), split=split, reasoning=why,
-                       image_size=[size, size], points=[target['point']], mask=_img(mask_png(target['mask'])),
+                       image_size=[size, size], points=[target['point']], mask=png_value(mask_png(target['mask'])),
                        point_convention='pixel', category=kind, source='synthetic', meta=meta)
 
 # %% ../nbs/07b_embodied_data.ipynb #b84433a1
@@ -254,15 +235,15 @@ def mug_scene(rng: random.Random, size: int = 112, n: int = 3, table=TABLE, grid
 
 def affordance_rows(n: int, split: str = 'train', seed: int = 0, size: int = 112, start: int = 0, box_convention: str = 'norm1000'):
     "Affordance rows: where the end effector should grasp a mug (its handle's box)."
-    ood = _check_split(split) == 'ood'
+    ood = check_split(split, EMBODIED_SPLITS, 'embodied synthetic') == 'ood'
     for i in range(start, start + n):
-        rng = _rng('affordance', split, seed, i)
+        rng = scene_rng('embodied-affordance', split, seed, i)
         im, mugs = mug_scene(rng, size, rng.randint(2, 4), OOD_TABLE if ood else TABLE)
         m = rng.choice(mugs)
         prob = (f'You are a robot using the joint control. The task is "pick up the {m["name"]}". Please predict a possible '
                 f'affordance area of the end effector? Answer with one box [x1, y1, x2, y2] {box_units_text(box_convention)}. '
                 f'{FORMAT_INSTRUCTION}')
-        yield make_row(f"affordance-{split}-{seed}-{i:06d}", 'affordance', [_img(_png(im))], prob,
+        yield make_row(f"affordance-{split}-{seed}-{i:06d}", 'affordance', [png_value(im)], prob,
                        answer=box_answer(m['handle'], size, size, box_convention), split=split,
                        reasoning=f"The {m['name']} is at {_at(m, 'pixel', size)}. A gripper holds a mug by its handle, on its right.",
                        image_size=[size, size], boxes=[m['handle']], box_convention=box_convention, point_convention='pixel',
@@ -270,10 +251,10 @@ def affordance_rows(n: int, split: str = 'train', seed: int = 0, size: int = 112
 
 def trajectory_rows(n: int, split: str = 'train', seed: int = 0, size: int = 112, start: int = 0):
     "Trajectory rows: move an object to a target around an obstacle; the ground truth is a 4-point polyline."
-    ood = _check_split(split) == 'ood'
+    ood = check_split(split, EMBODIED_SPLITS, 'embodied synthetic') == 'ood'
     cell = size / GRID
     for i in range(start, start + n):
-        rng = _rng('trajectory', split, seed, i)
+        rng = scene_rng('embodied-trajectory', split, seed, i)
         while True:
             im, dep, objs = tabletop_scene(rng, size, rng.randint(4, 6), OOD_TABLE if ood else TABLE)
             triples = [(a, c, b) for a in objs for b in objs for c in objs
@@ -292,16 +273,16 @@ def trajectory_rows(n: int, split: str = 'train', seed: int = 0, size: int = 112
                 f"to complete the task. {TRACE_FORMAT} {point_units_text('pixel')} {FORMAT_INSTRUCTION}")
         why = (f"The {a['name']} is at {_at(a, 'pixel', size)}, the {b['name']} at {_at(b, 'pixel', size)}, and the {c['name']} "
                f"at {_at(c, 'pixel', size)} is between them, so the path goes {'up' if up < r else 'down'} and around it.")
-        yield make_row(f"trajectory-{split}-{seed}-{i:06d}", 'trajectory', [_img(_png(im))], prob,
+        yield make_row(f"trajectory-{split}-{seed}-{i:06d}", 'trajectory', [png_value(im)], prob,
                        answer=points_answer(trace, size, size, 'pixel', 'lists'), split=split, reasoning=why,
                        image_size=[size, size], points=trace, point_convention='pixel', category='around', source='synthetic',
                        meta=dict(task=task, obstacle=c['name'], objects=[dict(name=o['name'], cell=o['cell'], box=o['box']) for o in objs]))
 
 def planning_rows(n: int, split: str = 'train', seed: int = 0, size: int = 112, start: int = 0, depth: bool = True):
     "Planning rows (multiple choice): which object must be moved first to pick up one that has an object in front of it."
-    ood = _check_split(split) == 'ood'
+    ood = check_split(split, EMBODIED_SPLITS, 'embodied synthetic') == 'ood'
     for i in range(start, start + n):
-        rng = _rng('planning', split, seed, i)
+        rng = scene_rng('embodied-planning', split, seed, i)
         while True:
             im, dep, objs = tabletop_scene(rng, size, rng.randint(4, 6), OOD_TABLE if ood else TABLE)
             blocked = [(o, related(objs, o, 'front')) for o in objs if related(objs, o, 'front') is not None]
@@ -316,7 +297,7 @@ def planning_rows(n: int, split: str = 'train', seed: int = 0, size: int = 112, 
                 "\nAnswer with the option letter. " + FORMAT_INSTRUCTION)
         why = (f"The {t['name']} is at {_at(t, 'pixel', size)}. In front of it is the {f['name']} at {_at(f, 'pixel', size)}, "
                f"so the {f['name']} must be moved first.")
-        images = [_img(_png(im))] + ([_img(_png(depth_image(dep)))] if depth else [])
+        images = [png_value(im)] + ([png_value(depth_image(dep))] if depth else [])
         yield make_row(f"planning-{split}-{seed}-{i:06d}", 'planning', images, prob, answer=letter, split=split, reasoning=why,
                        image_size=[size, size], options=[f"the {o}" for o in opts], point_convention='pixel', source='synthetic',
                        meta=dict(question=q, target=t['name'], blocker=f['name']))
@@ -325,22 +306,9 @@ def planning_rows(n: int, split: str = 'train', seed: int = 0, size: int = 112, 
 EMBODIED_GENERATORS = {'pointing': pointing_rows, 'affordance': affordance_rows, 'trajectory': trajectory_rows,
                        'planning': planning_rows}
 
-def embodied_rows(kind: str, n: int, split: str = 'train', seed: int = 0, size: int = 112, **kw):
-    "Rows of synthetic embodied `kind` (see `EMBODIED_GENERATORS`)."
-    if kind not in EMBODIED_GENERATORS:
-        raise ValueError(f"unknown embodied synthetic kind {kind!r}; known: {', '.join(EMBODIED_GENERATORS)}")
-    return EMBODIED_GENERATORS[kind](n, split=split, seed=seed, size=size, **kw)
-
-def make_embodied(kind: str, n: int = 32, split: str = 'train', seed: int = 0, size: int = 112, **kw) -> Dataset:
-    "An in-memory `Dataset` of `n` synthetic embodied rows."
-    return Dataset.from_list(list(embodied_rows(kind, n, split, seed, size, **kw)), features=FEATURES)
-
-def build_embodied_synthetic(kind: str, out, n_train: int = 1000, n_test: int = 200, seed: int = 0, size: int = 112,
-                             splits=EMBODIED_SPLITS, overwrite: bool = False, **kw) -> DatasetDict:
-    "Write the splits of synthetic embodied `kind` to `out`."
-    parts = {s: embodied_rows(kind, n_train if s == 'train' else n_test, s, seed, size, **kw) for s in splits}
-    report = BuildReport(source=f"synthetic:embodied-{kind}:seed={seed}:size={size}")
-    return save_dataset(parts, out, overwrite=overwrite, report=report)
+EMBODIED = SceneSet('embodied synthetic kind', EMBODIED_GENERATORS, {k: EMBODIED_SPLITS for k in EMBODIED_GENERATORS},
+                    size=112, n=32, source='synthetic:embodied-')
+embodied_rows, make_embodied, build_embodied_synthetic = EMBODIED.rows, EMBODIED.make, EMBODIED.build
 
 def _as_pil(x):
     from rft_nb.schema import to_pil
@@ -376,319 +344,3 @@ def show_embodied(rows, preds: dict | None = None, n: int = 8, cols: int = 4, ti
     fig.tight_layout()
     plt.close(fig)   # returned, not left open: a notebook shows it once (as the cell's value)
     return fig
-
-# %% ../nbs/07b_embodied_data.ipynb #5af209e9
-POINT_FORMATS = ('dataset', 'family')
-
-def _mask(path, root, file, i, rid, field, size) -> tuple[dict, np.ndarray]:
-    "A region mask file checked against its image size: (image value, boolean array)."
-    p, (mw, mh) = resolve_image(path, root, file, i, rid, field)
-    if (mw, mh) != tuple(size):
-        raise DataError(f"mask {p} is {mw}x{mh} but its image is {size[0]}x{size[1]}", file, i, rid, field)
-    m = load_mask(p)
-    if not m.any(): raise DataError(f"mask {p} is empty (no non-zero pixel)", file, i, rid, field)
-    return {'path': None, 'bytes': Path(p).read_bytes()}, m
-
-def _depth_value(path: str) -> dict:
-    "A depth file as the RoboRefer depth picture: 8-bit images as they are (three channels), others min-max normalised to 0-255."
-    with Image.open(path) as im:
-        if im.mode in ('L', 'RGB', 'RGBA', 'P'): out = im.convert('RGB')
-        else: out = depth_image(np.array(im, dtype=np.float64), inverse=True)   # the file's values as they are, scaled
-    return _img(_png(out))
-
-def _canonical_points(pts, size, conv, file, i, rid, field, tol: float = 1e-6) -> list[list[float]]:
-    "Points of convention `conv` in canonical pixels, each checked to lie in the image."
-    w, h = size
-    out = from_model_points(pts, w, h, conv)
-    for j, (p, q) in enumerate(zip(pts, out)):
-        if not (-tol <= q[0] <= w + tol and -tol <= q[1] <= h + tol):
-            raise DataError(f"point {j} {list(p)} ({conv}) lies outside the {w}x{h} image", file, i, rid, field)
-    return [[min(max(x, 0.0), float(w)), min(max(y, 0.0), float(h))] for x, y in out]
-
-def _units_problem(problem: str, conv, fmt: str, point_format: str) -> tuple[str, bool]:
-    "(problem, fixed_convention) for `point_format`: kept as given and fixed, or carrying the units sentence of `conv`."
-    if point_format not in POINT_FORMATS:
-        raise ValueError(f"point_format must be one of {', '.join(POINT_FORMATS)}, not {point_format!r}")
-    if point_format == 'dataset': return problem, True
-    if any(s in problem for s in POINT_UNITS.values()): return problem, False
-    return f"{problem.rstrip()} {fmt} {point_units_text(conv)}", False
-
-def _emit(rows, out, report, skip_invalid, overwrite, file):
-    "Write rows to `out`, or return an in-memory Dataset (after the same validation) when `out` is None."
-    if out is not None: return save_dataset(rows, out, overwrite=overwrite, skip_invalid=skip_invalid, report=report, file=file)
-    good, seen = [], set()
-    for i, r in enumerate(rows):
-        try:
-            validate_row(r, i, file)
-            if r['id'] in seen: raise DataError(f"duplicate id {r['id']!r}", file, i, r['id'], 'id')
-        except DataError as e:
-            if not skip_invalid: raise
-            report.skip(e); continue
-        seen.add(r['id']); good.append(r)
-    report.written = len(good)
-    return Dataset.from_list(good, features=FEATURES)
-
-def _guard(convert, items, report, skip_invalid, file):
-    "Rows of `convert(item, index)`; a bad item raises or (skip_invalid) goes to the report."
-    for i, it in enumerate(items):
-        try:
-            r = convert(it, i)
-            if r is None: continue
-            yield from ([r] if isinstance(r, dict) else r)
-        except DataError as e:
-            e = e.at(file, i)
-            if not skip_invalid: raise e from None
-            report.skip(e)
-
-def _read_json_list(file) -> list:
-    file = Path(file)
-    if not file.is_file(): raise DataError('file not found', file)
-    try: data = json.loads(file.read_text())
-    except ValueError as e: raise DataError(f"not valid JSON: {e}", file) from None
-    if isinstance(data, dict):
-        data = next((data[k] for k in ('data', 'rows', 'annotations') if isinstance(data.get(k), list)), data)
-    if not isinstance(data, list): raise DataError(f"expected a JSON list of rows, got {type(data).__name__}", file)
-    return data
-
-_MEDIA_TOKENS = re.compile(r'<image>\n?|<depth>\n?')
-
-def llava_pairs(raw: dict, file=None, i=None, rid=None) -> list[tuple[str, str]]:
-    "The (question, answer) turns of a LLaVA-style row (`conversations` of {from: human|gpt, value}), media tokens removed."
-    conv = raw.get('conversations')
-    if not isinstance(conv, list) or not conv:
-        raise DataError('expected a non-empty list of turns', file, i, rid, 'conversations')
-    out, q = [], None
-    for t in conv:
-        if not isinstance(t, dict) or not isinstance(t.get('value'), str):
-            raise DataError(f"turn {t!r:.60} is not {{from, value}}", file, i, rid, 'conversations')
-        if t.get('from') in ('human', 'user'): q = _MEDIA_TOKENS.sub('', t['value']).strip()
-        elif t.get('from') in ('gpt', 'assistant') and q is not None: out.append((q, t['value'].strip())); q = None
-    return out
-
-# %% ../nbs/07b_embodied_data.ipynb #41a8a77f
-def from_refspatial(file, image_root, out=None, *, depth_root=None, split: str = 'train', point_format: str = 'dataset',
-                    points_only: bool = False, skip_invalid: bool = False, embed_images: bool = False, overwrite: bool = False):
-    "RefSpatial training JSON (LLaVA-style rows with image / depth file names) -> one row per question / answer turn."
-    report, cache = BuildReport(source=str(file)), {}
-    def convert(raw, i):
-        if not isinstance(raw, dict): raise DataError('expected a JSON object', file, i)
-        rid = str(raw.get('id', f"{Path(file).stem}-{i}"))
-        ims = raw.get('image')
-        ims = [ims] if isinstance(ims, str) else ims
-        if not isinstance(ims, list) or not ims:
-            raise DataError(f"expected an image file name or list, got {ims!r:.60}", file, i, rid, 'image')
-        res = [resolve_image(p, image_root, file, i, rid, 'image', cache) for p in ims]
-        size = res[0][1]
-        images = [_image_value(p, embed_images) for p, _ in res]
-        if depth_root is not None and raw.get('depth') is not None:
-            deps = [raw['depth']] if isinstance(raw['depth'], str) else raw['depth']
-            images += [_depth_value(resolve_image(p, depth_root, file, i, rid, 'depth')[0]) for p in deps]
-        rows = []
-        for k, (q, a) in enumerate(llava_pairs(raw, file, i, rid)):
-            pts = parse_points(a, strict=True)
-            if pts:
-                canon = _canonical_points(pts, size, 'norm1', file, i, rid, 'conversations')
-                prob, fixed = _units_problem(q, 'norm1', POINTS_FORMAT, point_format)
-                rows.append(make_row(f"{rid}-{k}", 'pointing', images, prob, answer=a, split=split, image_size=list(size),
-                                     points=canon, point_convention='norm1', fixed_convention=fixed, source=str(file),
-                                     meta=dict(source_id=rid, turn=k)))
-            elif not points_only:
-                rows.append(make_row(f"{rid}-{k}", 'custom', images, ensure_format_instruction(q), answer=a, split=split,
-                                     image_size=list(size), source=str(file), meta=dict(source_id=rid, turn=k)))
-        return rows
-    return _emit(_guard(convert, _read_json_list(file), report, skip_invalid, file), out, report, skip_invalid, overwrite, file)
-
-REFSPATIAL_BENCH_SPLITS = ('Location', 'Placement', 'Unseen')
-
-def refspatial_bench_rows(root, split: str, point_format: str = 'dataset', embed_images: bool = False, report=None,
-                          skip_invalid: bool = False):
-    "Rows of one RefSpatial-Bench split folder (`ROOT/SPLIT/question.json`, `image/`, `mask/`)."
-    folder = Path(root) / split
-    qfile = folder / 'question.json'
-    def convert(q, i):
-        if not isinstance(q, dict): raise DataError('expected a JSON object', qfile, i)
-        rid = f"{split.lower()}-{q.get('id', i)}"
-        for k in ('prompt', 'rgb_path', 'mask_path'):
-            if not isinstance(q.get(k), str) or not q[k]: raise DataError('missing or not a string', qfile, i, rid, k)
-        img, size = resolve_image(q['rgb_path'], folder, qfile, i, rid, 'rgb_path')
-        mask, m = _mask(q['mask_path'], folder, qfile, i, rid, 'mask_path', size)
-        images = [_image_value(img, embed_images)]
-        if isinstance(q.get('depth_path'), str):
-            images.append(_depth_value(resolve_image(q['depth_path'], folder, qfile, i, rid, 'depth_path')[0]))
-        suffix = q.get('suffix') if isinstance(q.get('suffix'), str) else REFSPATIAL_SUFFIX
-        prob, fixed = _units_problem(f"{q['prompt']} {suffix}", 'norm1', POINTS_FORMAT, point_format)
-        p = mask_point(m)
-        return make_row(rid, 'pointing', images, prob, answer=points_answer([p], *size, 'norm1'), split=split.lower(),
-                        image_size=list(size), points=[p], mask=mask, point_convention='norm1', fixed_convention=fixed,
-                        category=str(q.get('category', '')), source=str(qfile),
-                        meta=dict(source_id=q.get('id'), object=q.get('object'), step=q.get('step'), rgb_path=q['rgb_path'],
-                                  mask_path=q['mask_path']))
-    return _guard(convert, _read_json_list(qfile), report if report is not None else BuildReport(), skip_invalid, qfile)
-
-def from_refspatial_bench(root, out=None, *, splits=None, point_format: str = 'dataset', skip_invalid: bool = False,
-                          embed_images: bool = False, overwrite: bool = False):
-    "RefSpatial-Bench (`ROOT/{Location,Placement,Unseen}/question.json` + `image/` + `mask/`) -> a DatasetDict, one split per folder."
-    root = Path(root)
-    if not root.is_dir(): raise DataError('benchmark folder not found', root)
-    splits = list(splits or [s for s in REFSPATIAL_BENCH_SPLITS if (root / s / 'question.json').is_file()])
-    if not splits: raise DataError(f"no {'/'.join(REFSPATIAL_BENCH_SPLITS)}/question.json under it", root)
-    for s in splits:
-        if not (root / s / 'question.json').is_file(): raise DataError(f"no {s}/question.json", root)
-    report = BuildReport(source=str(root))
-    parts = {s.lower(): refspatial_bench_rows(root, s, point_format, embed_images, report, skip_invalid) for s in splits}
-    if out is not None:
-        return save_dataset(parts, out, overwrite=overwrite, skip_invalid=skip_invalid, report=report, file=root)
-    return DatasetDict({k: _emit(v, None, report, skip_invalid, overwrite, root) for k, v in parts.items()})
-
-# %% ../nbs/07b_embodied_data.ipynb #ff2cc84d
-SHAREROBOT_TRAJ_ASK = "Please predict up to 10 key trajectory points to complete the task."
-
-def _coords_of(values, coords: str) -> str:
-    if coords != 'auto': return coords
-    return 'pixel' if any(abs(v) > 1 for v in values) else 'norm1'
-
-def from_sharerobot(file, image_root, out=None, *, kind: str = 'trajectory', coords: str = 'auto', split: str = 'test',
-                    point_format: str = 'family', skip_invalid: bool = False, embed_images: bool = False, overwrite: bool = False):
-    "ShareRobot affordance (one box) or trajectory (list of points) JSON -> `affordance` / `trajectory` rows."
-    if kind not in ('affordance', 'trajectory'): raise ValueError(f"kind must be affordance or trajectory, not {kind!r}")
-    report, cache = BuildReport(source=str(file)), {}
-    def convert(raw, i):
-        if not isinstance(raw, dict): raise DataError('expected a JSON object', file, i)
-        rid = str(raw.get('id', f"{Path(file).stem}-{i}"))
-        img = raw.get('image')
-        img = img[0] if isinstance(img, list) and img else img
-        path, size = resolve_image(img, image_root, file, i, rid, 'image', cache)
-        pairs = llava_pairs(raw, file, i, rid)
-        if not pairs: raise DataError('no question / answer turn', file, i, rid, 'conversations')
-        q, a = pairs[0]
-        w, h = size
-        if kind == 'affordance':
-            b = parse_box(a)
-            if b is None: raise DataError(f"answer {a!r:.60} is not one box [x1, y1, x2, y2]", file, i, rid, 'conversations')
-            conv = _coords_of(b, coords)
-            box = from_model_box(b, w, h, conv)
-            if (p := box_problem(box, w + 1e-6, h + 1e-6)):
-                raise DataError(f"box {b} ({conv}): {p}", file, i, rid, 'conversations')
-            prob = q if point_format == 'dataset' else f"{q.rstrip()} Answer with one box [x1, y1, x2, y2] {box_units_text(conv)}."
-            return make_row(rid, 'affordance', [_image_value(path, embed_images)], ensure_format_instruction(prob),
-                            answer=box_answer(box, w, h, conv), split=split, image_size=[w, h], boxes=[box], box_convention=conv,
-                            fixed_convention=point_format == 'dataset', source=str(file), meta=dict(source_id=rid))
-        pts = parse_points(a, strict=True)
-        if pts is None: raise DataError(f"answer {a!r:.60} is not a list of [x, y] points", file, i, rid, 'conversations')
-        if not pts: raise DataError('empty trace', file, i, rid, 'conversations')
-        conv = _coords_of([v for p in pts for v in p], coords)
-        trace = _canonical_points(pts, size, conv, file, i, rid, 'conversations')
-        if SHAREROBOT_TRAJ_ASK in q and TRACE_FORMAT not in q:
-            q = q.replace(SHAREROBOT_TRAJ_ASK, f"{SHAREROBOT_TRAJ_ASK} {TRACE_FORMAT}")
-        prob, fixed = _units_problem(q, conv, TRACE_FORMAT, point_format)
-        return make_row(rid, 'trajectory', [_image_value(path, embed_images)], ensure_format_instruction(prob),
-                        answer=points_answer(trace, w, h, conv, 'lists'), split=split, image_size=[w, h], points=trace,
-                        point_convention=conv, fixed_convention=fixed, source=str(file), meta=dict(source_id=rid))
-    return _emit(_guard(convert, _read_json_list(file), report, skip_invalid, file), out, report, skip_invalid, overwrite, file)
-
-def from_embodied_json(file, image_root, out=None, *, task: str | None = None, point_convention: str = 'norm1', split: str = 'train',
-                       point_format: str = 'family', skip_invalid: bool = False, embed_images: bool = False, overwrite: bool = False):
-    "Custom JSON whose solution is a point list, a trace or a mask file -> `pointing` / `trajectory` rows."
-    conv = str(BoxConvention.parse(point_convention))
-    report, cache = BuildReport(source=str(file)), {}
-    def convert(raw, i):
-        if not isinstance(raw, dict): raise DataError('expected a JSON object', file, i)
-        rid = str(raw.get('id', f"{Path(file).stem}-{i}"))
-        ims = raw.get('image', raw.get('images'))
-        ims = [ims] if isinstance(ims, str) else ims
-        if not isinstance(ims, list) or not ims:
-            raise DataError(f"expected an image path or list, got {ims!r:.60}", file, i, rid, 'image')
-        res = [resolve_image(p, image_root, file, i, rid, 'image', cache) for p in ims]
-        size = res[0][1]
-        images = [_image_value(p, embed_images) for p, _ in res]
-        if isinstance(raw.get('depth'), str):
-            images.append(_depth_value(resolve_image(raw['depth'], image_root, file, i, rid, 'depth')[0]))
-        q = raw.get('problem', raw.get('question'))
-        if not isinstance(q, str) or not q.strip():
-            raise DataError('missing or empty (expected problem or question)', file, i, rid, 'problem')
-        t = task or raw.get('task') or 'pointing'
-        if t not in ('pointing', 'trajectory'):
-            raise DataError(f"task must be pointing or trajectory, not {t!r}", file, i, rid, 'task')
-        mask, m = _mask(raw['mask'], image_root, file, i, rid, 'mask', size) if raw.get('mask') is not None else (None, None)
-        sol = raw.get('solution', raw.get('answer'))
-        if isinstance(sol, list): sol = json.dumps(sol)
-        if sol is not None and not isinstance(sol, str):
-            raise DataError(f"expected a point list, got {sol!r:.60}", file, i, rid, 'solution')
-        pts = parse_points(sol.replace('<answer>', '').replace('</answer>', ''), strict=True) if sol is not None else None
-        if sol is not None and pts is None:
-            raise DataError(f"{sol!r:.60} is not a list of [x, y] points", file, i, rid, 'solution')
-        if t == 'trajectory' and not pts: raise DataError('empty trace', file, i, rid, 'solution')
-        if pts: canon = _canonical_points(pts, size, conv, file, i, rid, 'solution')
-        elif m is not None: canon = [mask_point(m)]
-        else: raise DataError('a pointing row needs a point list or a mask', file, i, rid, 'solution')
-        style = 'lists' if t == 'trajectory' else 'tuples'
-        prob, fixed = _units_problem(q, conv, TRACE_FORMAT if t == 'trajectory' else POINTS_FORMAT, point_format)
-        reasoning = raw.get('reasoning', '')
-        if not isinstance(reasoning, str): raise DataError('expected a string', file, i, rid, 'reasoning')
-        return make_row(rid, t, images, ensure_format_instruction(prob), answer=points_answer(canon, *size, conv, style), split=split,
-                        reasoning=reasoning, image_size=list(size), points=canon, mask=mask, point_convention=conv,
-                        fixed_convention=fixed, source=str(file), meta={k: v for k, v in raw.items() if k in ('category', 'object')})
-    return _emit(_guard(convert, _read_json_list(file), report, skip_invalid, file), out, report, skip_invalid, overwrite, file)
-
-# %% ../nbs/07b_embodied_data.ipynb #0ed2604a
-EMBODIED_COMMANDS = ('refspatial', 'refspatial-bench', 'sharerobot-affordance', 'sharerobot-trajectory', 'embodied-json',
-                     'embodied-synthetic')
-
-def add_embodied_commands(sub, common):
-    "Add the embodied subcommands to `rft-data`'s subparsers (`common(parser, image_root=True)` adds the shared options)."
-    fmt = dict(choices=POINT_FORMATS, help='dataset: keep the prompt and its coordinate format for every model; '
-                                           'family: ask each model in its own convention')
-    p = sub.add_parser('refspatial', help='RefSpatial training JSON (LLaVA-style, image and depth file names)')
-    p.add_argument('file')
-    common(p)
-    p.add_argument('--depth-root', default=None, help='folder of the depth files (default: no depth image)')
-    p.add_argument('--point-format', default='dataset', **fmt)
-    p.add_argument('--points-only', action='store_true', help='skip turns whose answer is not a point list')
-    p = sub.add_parser('refspatial-bench', help='RefSpatial-Bench folder (Location/Placement/Unseen: question.json, image/, mask/)')
-    p.add_argument('root')
-    common(p, False)
-    p.add_argument('--splits', nargs='*', default=None, help='split folders (default: every one present)')
-    p.add_argument('--point-format', default='dataset', **fmt)
-    for kind in ('affordance', 'trajectory'):
-        p = sub.add_parser(f'sharerobot-{kind}', help=f'ShareRobot {kind} JSON (LLaVA-style)')
-        p.add_argument('file')
-        common(p)
-        p.add_argument('--coords', default='auto', choices=['auto', 'norm1', 'pixel'],
-                       help='how answers are written (auto: a number above 1 means pixels)')
-        p.add_argument('--point-format', default='family', **fmt)
-    p = sub.add_parser('embodied-json', help='custom JSON whose solution is a point list, a trace or a mask file')
-    p.add_argument('file')
-    common(p)
-    p.add_argument('--task', default=None, choices=['pointing', 'trajectory'])
-    p.add_argument('--point-convention', default='norm1')
-    p.add_argument('--point-format', default='family', **fmt)
-    p = sub.add_parser('embodied-synthetic', help='seeded tabletop scenes with depth (train, test_id, test_ood)')
-    p.add_argument('kind', choices=list(EMBODIED_GENERATORS))
-    p.add_argument('--out', default=None, help='output dataset folder; a relative one goes under [paths] data_dir')
-    p.add_argument('--n-train', type=int, default=1000)
-    p.add_argument('--n-test', type=int, default=200)
-    p.add_argument('--size', type=int, default=112)
-    p.add_argument('--seed', type=int, default=None)
-    p.add_argument('--overwrite', action='store_true')
-
-def run_embodied_command(args, settings):
-    "Run one embodied `rft-data` command; the dataset written (its folder in `args.resolved_out`)."
-    name = {'refspatial-bench': lambda: Path(args.root).name, 'embodied-synthetic': lambda: f"embodied-{args.kind}"}.get(
-        args.cmd, lambda: Path(args.file).stem)()
-    out = args.resolved_out = str(settings.out(args.out or name, 'data_dir'))   # relative --out: under data_dir
-    if args.cmd == 'embodied-synthetic':
-        seed = settings.int('run', 'seed') if args.seed is None else args.seed
-        return build_embodied_synthetic(args.kind, out, args.n_train, args.n_test, seed, args.size, overwrite=args.overwrite)
-    kw = dict(skip_invalid=args.skip_invalid, embed_images=args.embed_images, overwrite=args.overwrite,
-              point_format=args.point_format)
-    if args.cmd == 'refspatial-bench': return from_refspatial_bench(args.root, out, splits=args.splits, **kw)
-    root = args.image_root or str(settings.path('image_root'))
-    if args.cmd == 'refspatial':
-        return from_refspatial(args.file, root, out, depth_root=args.depth_root, split=args.split, points_only=args.points_only,
-                               **kw)
-    if args.cmd.startswith('sharerobot-'):
-        return from_sharerobot(args.file, root, out, kind=args.cmd.split('-', 1)[1], coords=args.coords, split=args.split, **kw)
-    if args.cmd == 'embodied-json':
-        return from_embodied_json(args.file, root, out, task=args.task, point_convention=args.point_convention, split=args.split,
-                                  **kw)
-    raise ValueError(f"unknown embodied command {args.cmd!r}")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from .config import InputError
 from .geometry import box_problem, box_area, clip_box
 from .answers import (completion_text, extract_answer, no_objects, finite_box, parse_box_list, parse_one_box,
-                            one_number, choice_letter, trance_steps)
+                            one_number, choice_letter, trance_steps, NUMBER_PATTERN)
 
 # %% auto #0
 __all__ = ['QWEN2_MIN_PIXELS', 'QWEN2_MAX_PIXELS', 'QWEN_VISION_TOKENS', 'FAMILIES', 'PROBE_FILE', 'PROBE_WHAT', 'NORM1000_UNITS',
@@ -303,7 +303,7 @@ def grounding_answer(box, width: int, height: int, conv='norm1000') -> str:
     x1, y1, x2, y2 = to_model_box(box, width, height, conv)
     return f"({x1},{y1}),({x2},{y2})"
 
-_NUM = r'-?\d+(?:\.\d+)?'
+_NUM = NUMBER_PATTERN
 _POS_RE = re.compile(r"Position['\"]?\s*:\s*\[\s*(" + _NUM + r")\s*,\s*(" + _NUM + r")\s*,\s*(" + _NUM + r")\s*,\s*(" + _NUM + r")\s*\]")
 _PAIR_RE = re.compile(r"\(\s*(" + _NUM + r")\s*,\s*(" + _NUM + r")\s*\)\s*,\s*\(\s*(" + _NUM + r")\s*,\s*(" + _NUM + r")\s*\)")
 _ANS_RE = re.compile(r"<answer>(.*?)</answer>", re.S)

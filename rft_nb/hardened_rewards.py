@@ -10,7 +10,7 @@ import math, re
 from collections.abc import Callable
 from functools import lru_cache, partial
 from .answers import (MAX_ANSWER, choice_letter, extract_answer, finite_box, no_objects, norm_label,
-                            one_number, paper_answer, parse_box_list, parse_one_box, trance_steps)
+                            one_number, paper_answer, parse_box_list, parse_one_box, trance_steps, NUMBER)
 from .families import BoxConvention, from_model_box
 from .geometry import match_boxes
 from .mathverify import parse_solution, thread_timeout
@@ -213,8 +213,6 @@ counting_reward = add_reward(get_counting_reward(False))
 counting_tolerance_reward = add_reward(get_counting_reward(True))
 
 # %% ../nbs/13_hardened_rewards.ipynb #a062f06d
-_PLAIN_NUM = re.compile(r'-?\d+(?:\.\d+)?')
-
 def _math_norm(s: str) -> str: return s.replace(' ', '').replace('$', '').rstrip('.')
 
 def _latex(s: str) -> str: return s if '$' in s or '\\' in s else f'${s}$'
@@ -226,7 +224,7 @@ def math_row(text, sol, options) -> float | None:
     if not ans or not gold or len(ans) > 300: return 0.0
     a, g = _math_norm(ans), _math_norm(gold)
     if a == g: return 1.0
-    if _PLAIN_NUM.fullmatch(a) and _PLAIN_NUM.fullmatch(g) and len(a) < 40 and len(g) < 40:
+    if NUMBER.fullmatch(a) and NUMBER.fullmatch(g) and len(a) < 40 and len(g) < 40:
         return 1.0 if abs(float(a) - float(g)) <= 1e-6 * max(1.0, abs(float(g))) else 0.0
     if '__' in ans: return 0.0
     from math_verify import parse, verify

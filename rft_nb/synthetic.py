@@ -11,18 +11,18 @@ from functools import lru_cache
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
-from datasets import Dataset, DatasetDict
 
 from .prompts import render_prompt, TRANCE_FUNCTIONS
-from .schema import FEATURES, make_row, save_dataset, BuildReport
+from .schema import make_row
+from .scenes import png_value, scene_rng, check_split, SceneSet
 from .families import detection_answer, grounding_answer
 
 # %% auto #0
 __all__ = ['COLORS', 'OOD_COLORS', 'ALL_COLORS', 'SHAPES', 'NOVEL_SHAPES', 'BACKGROUND', 'OOD_BACKGROUND', 'LIGHT_BACKGROUNDS',
-           'FAMILY_SPLITS', 'FLOWER_CLASSES', 'TRANCE_RGB', 'GENERATORS', 'draw_shape', 'shape_scene',
-           'counting_question', 'counting_rows', 'detection_rows', 'grounding_rows', 'draw_flower',
-           'classification_rows', 'geometry_problem', 'geometry_rows', 'draw_trance', 'trance_steps', 'trance_rows',
-           'synthetic_rows', 'make_synthetic', 'build_synthetic', 'show_samples']
+           'FAMILY_SPLITS', 'FLOWER_CLASSES', 'TRANCE_RGB', 'GENERATORS', 'SYNTHETIC', 'synthetic_rows',
+           'make_synthetic', 'build_synthetic', 'draw_shape', 'shape_scene', 'counting_question', 'counting_rows',
+           'detection_rows', 'grounding_rows', 'draw_flower', 'classification_rows', 'geometry_problem',
+           'geometry_rows', 'draw_trance', 'trance_steps', 'trance_rows', 'show_samples']
 
 # %% ../nbs/07_synthetic.ipynb #8f0992be
 COLORS = {'red': (220, 40, 40), 'blue': (40, 90, 220), 'green': (30, 160, 60), 'yellow': (235, 195, 20)}
@@ -36,11 +36,6 @@ BACKGROUND, OOD_BACKGROUND = (255, 255, 255), (225, 220, 200)
 LIGHT_BACKGROUNDS = ((255, 255, 255), (238, 238, 238), (218, 218, 218), (228, 236, 248), (205, 218, 242),
                      (248, 232, 236), (240, 208, 216), (232, 246, 232), (208, 236, 210), (232, 226, 248),
                      (250, 242, 224), (246, 230, 222))
-
-def _png(im: Image.Image) -> bytes:
-    b = io.BytesIO(); im.save(b, 'PNG', compress_level=1); return b.getvalue()
-
-def _img(png: bytes) -> dict: return {'bytes': png, 'path': None}
 
 def draw_shape(d: ImageDraw.ImageDraw, shape: str, box, fill, outline=None, width: int = 1):
     "Draw `shape` filling `box` = [x1, y1, x2, y2]."
@@ -119,17 +114,17 @@ def counting_rows(n: int, split: str = 'train', seed: int = 0, size: int = 224,
                   backgrounds=None,              # backgrounds, one drawn per scene (default: white in-domain, `OOD_BACKGROUND` OOD)
                   colors: dict | None = None):   # object colours {name: rgb} (default: `COLORS` in-domain, `ALL_COLORS` OOD)
     "Counting rows: shape scenes with a counting question; `split` in train, test_id, test_ood (or test_ood_<name>)."
-    ood = _check_split('counting', split) == 'ood'
+    ood = check_split(split, FAMILY_SPLITS['counting'], 'synthetic counting') == 'ood'
     lo, hi = (min_objects or (10 if ood else 1)), (max_objects or (15 if ood else 9))
     colors = colors or (ALL_COLORS if ood else COLORS)
     backgrounds = list(backgrounds or [OOD_BACKGROUND if ood else BACKGROUND])
     for i in range(start, start + n):
-        rng = _rng('counting', split, seed, i)
+        rng = scene_rng('counting', split, seed, i)
         k = rng.randint(lo, hi)
         bg = backgrounds[0] if len(backgrounds) == 1 else rng.choice(backgrounds)
         im, objs = shape_scene(rng, size, k, colors, SHAPES, tuple(bg))
         q, a, why = counting_question(rng, objs, kinds)
-        yield make_row(f"counting-{split}-{seed}-{i:06d}", 'counting', [_img(_png(im))], render_prompt('counting', question=q),
+        yield make_row(f"counting-{split}-{seed}-{i:06d}", 'counting', [png_value(im)], render_prompt('counting', question=q),
                        answer=str(a), split=split, reasoning=why, prompt_template='counting', image_size=[size, size],
                        source='synthetic', meta={'question': q, 'objects': objs, 'n_objects': k})
 
@@ -137,29 +132,21 @@ def counting_rows(n: int, split: str = 'train', seed: int = 0, size: int = 224,
 FAMILY_SPLITS = {f: ('train', 'test_id', 'test_ood') for f in ('counting', 'detection', 'grounding', 'classification', 'geometry')}
 FAMILY_SPLITS['trance'] = ('train', 'test_id', 'test_ood_left', 'test_ood_right')
 
-def _check_split(family: str, split: str) -> str:
-    "'id' or 'ood' for a split of `family` (`test_ood_<name>` names one more OOD set, `val` an in-domain validation set); an unknown split fails listing the known ones."
-    if split == 'val': return 'id'   # drawn like train, from its own seeds: for choosing settings without touching the test sets
-    if split not in FAMILY_SPLITS[family] and not (split.startswith('test_ood_') and 'test_ood' in FAMILY_SPLITS[family]):
-        raise ValueError(f"synthetic {family}: unknown split {split!r}; known: {', '.join(FAMILY_SPLITS[family])}")
-    return 'ood' if split.startswith('test_ood') else 'id'
-
-def _rng(family, split, seed, i) -> random.Random: return random.Random(f"{family}|{split}|{seed}|{i}")
 
 # %% ../nbs/07_synthetic.ipynb #72140808
 def detection_rows(n: int, split: str = 'train', seed: int = 0, size: int = 224, min_objects: int = 2, max_objects: int = 6,
                    start: int = 0):
     "Detection rows (one per image and category present); OOD scenes contain the novel shapes and ask for them."
-    ood = _check_split('detection', split) == 'ood'
+    ood = check_split(split, FAMILY_SPLITS['detection'], 'synthetic detection') == 'ood'
     shapes = SHAPES + NOVEL_SHAPES if ood else SHAPES
     for i in range(start, start + n):
-        rng = _rng('detection', split, seed, i)
+        rng = scene_rng('detection', split, seed, i)
         im, objs = shape_scene(rng, size, rng.randint(min_objects, max_objects), COLORS, shapes)
         cats = sorted({o['shape'] for o in objs})
         if ood: cats = [c for c in cats if c in NOVEL_SHAPES] or cats
         cat = rng.choice(cats)
         boxes = [o['box'] for o in objs if o['shape'] == cat]
-        yield make_row(f"detection-{split}-{seed}-{i:06d}", 'detection', [_img(_png(im))], render_prompt('detection', category=cat),
+        yield make_row(f"detection-{split}-{seed}-{i:06d}", 'detection', [png_value(im)], render_prompt('detection', category=cat),
                        answer=detection_answer(boxes, size, size), split=split,
                        reasoning=f"I look for every {cat} in the image and find {len(boxes)}.", prompt_template='detection',
                        image_size=[size, size], boxes=boxes, category=cat, source='synthetic',
@@ -174,9 +161,9 @@ def _where(box, size):
 
 def grounding_rows(n: int, split: str = 'train', seed: int = 0, size: int = 224, start: int = 0):
     "Grounding rows: one query, one box."
-    ood = _check_split('grounding', split) == 'ood'
+    ood = check_split(split, FAMILY_SPLITS['grounding'], 'synthetic grounding') == 'ood'
     for i in range(start, start + n):
-        rng = _rng('grounding', split, seed, i)
+        rng = scene_rng('grounding', split, seed, i)
         if not ood:
             im, objs = shape_scene(rng, size, rng.randint(2, 6), COLORS, SHAPES, unique=True)
             o = rng.choice(objs); q = f"Find the {o['color']} {o['shape']}."
@@ -195,7 +182,7 @@ def grounding_rows(n: int, split: str = 'train', seed: int = 0, size: int = 224,
             o = cands[0] if side == 'leftmost' else cands[-1]
             q = f"Find the {side} {s}."
             why = f"There are {len(cands)} {s}s. The {side} one is {o['color']}, at the {_where(o['box'], size)}."
-        yield make_row(f"grounding-{split}-{seed}-{i:06d}", 'grounding', [_img(_png(im))], render_prompt('grounding', question=q),
+        yield make_row(f"grounding-{split}-{seed}-{i:06d}", 'grounding', [png_value(im)], render_prompt('grounding', question=q),
                        answer=grounding_answer(o['box'], size, size), split=split, reasoning=why, prompt_template='grounding',
                        image_size=[size, size], boxes=[o['box']], category=f"{o['color']} {o['shape']}", source='synthetic',
                        meta={'question': q, 'objects': objs})
@@ -221,14 +208,14 @@ def draw_flower(rng: random.Random, size: int, cls: str, ood: bool = False) -> I
 
 def classification_rows(n: int, split: str = 'train', seed: int = 0, size: int = 224, k_shot: int | None = None, start: int = 0):
     "Classification rows; with `k_shot`, exactly k rows per class (n is then ignored)."
-    ood = _check_split('classification', split) == 'ood'
+    ood = check_split(split, FAMILY_SPLITS['classification'], 'synthetic classification') == 'ood'
     idx = range(len(FLOWER_CLASSES) * k_shot) if k_shot else range(start, start + n)
     for i in idx:
-        rng = _rng('classification', split, seed, i)
+        rng = scene_rng('classification', split, seed, i)
         cls = FLOWER_CLASSES[i % len(FLOWER_CLASSES)] if k_shot else rng.choice(FLOWER_CLASSES)
         im = draw_flower(rng, size, cls, ood)
         c, k = cls.split()[0], cls.split()[1].split('-')[0]
-        yield make_row(f"classification-{split}-{seed}-{i:06d}", 'classification', [_img(_png(im))],
+        yield make_row(f"classification-{split}-{seed}-{i:06d}", 'classification', [png_value(im)],
                        render_prompt('classification', domain='a flower', label_kind='species'), answer=cls, split=split,
                        reasoning=f"The flower has {k} {c} petals, so it is the {cls}.", prompt_template='classification',
                        image_size=[size, size], category=cls, classes=FLOWER_CLASSES, source='synthetic')
@@ -284,16 +271,16 @@ def geometry_problem(rng: random.Random, size: int, ood: bool):
 
 def geometry_rows(n: int, split: str = 'train', seed: int = 0, size: int = 224, choice_fraction: float = 0.5, start: int = 0):
     "Geometry rows; a `choice_fraction` of them multiple choice (answer a letter), the rest numeric."
-    ood = _check_split('geometry', split) == 'ood'
+    ood = check_split(split, FAMILY_SPLITS['geometry'], 'synthetic geometry') == 'ood'
     for i in range(start, start + n):
-        rng = _rng('geometry', split, seed, i)
+        rng = scene_rng('geometry', split, seed, i)
         im, q, a, why = geometry_problem(rng, size, ood)
         if rng.random() < choice_fraction:
             opts, letter = _options(rng, a)
             prob = render_prompt('geometry_choice', question=q, options='\n'.join(f"{l}. {o}" for l, o in zip('ABCD', opts)))
             ans, tmpl, why = letter, 'geometry_choice', f"{why} {a} is option {letter}."
         else: prob, ans, tmpl, opts = render_prompt('geometry_numeric', question=q), str(a), 'geometry_numeric', []
-        yield make_row(f"geometry-{split}-{seed}-{i:06d}", 'geometry', [_img(_png(im))], prob, answer=ans, split=split,
+        yield make_row(f"geometry-{split}-{seed}-{i:06d}", 'geometry', [png_value(im)], prob, answer=ans, split=split,
                        reasoning=why, prompt_template=tmpl, image_size=[size, size], options=opts, source='synthetic',
                        meta={'question': q, 'value': a})
 
@@ -346,10 +333,10 @@ def trance_steps(rng: random.Random, objs: list, n_steps: int, grid: int = 4):
 
 def trance_rows(n: int, split: str = 'train', seed: int = 0, size: int = 224, max_steps: int = 4, start: int = 0):
     "TRANCE-like rows: two images (initial, final) and 1-`max_steps` transformation steps."
-    _check_split('trance', split)
+    check_split(split, FAMILY_SPLITS['trance'], 'synthetic trance')
     view = {'test_ood_left': -0.25, 'test_ood_right': 0.25}.get(split, 0.0)
     for i in range(start, start + n):
-        rng = _rng('trance', split, seed, i)
+        rng = scene_rng('trance', split, seed, i)
         cells = rng.sample([(x, y) for x in range(4) for y in range(4)], rng.randint(3, 5))
         objs = [dict(size=rng.choice(TRANCE_FUNCTIONS['change_size']), color=rng.choice(TRANCE_FUNCTIONS['change_color']),
                      material=rng.choice(TRANCE_FUNCTIONS['change_material']), shape=rng.choice(TRANCE_FUNCTIONS['change_shape']), cell=c)
@@ -358,7 +345,7 @@ def trance_rows(n: int, split: str = 'train', seed: int = 0, size: int = 224, ma
         steps = trance_steps(rng, objs, rng.randint(1, max_steps))
         a = ', '.join(f"{f}({k}, {v})" for k, f, v in steps)
         why = ' '.join(f"Object {k}: {f.split('_', 1)[1]} {init[k][f.split('_', 1)[1]] if f != 'change_position' else 'moved'} -> {v}." for k, f, v in steps)
-        yield make_row(f"trance-{split}-{seed}-{i:06d}", 'trance', [_img(_png(draw_trance(init, size))), _img(_png(draw_trance(objs, size, view=view)))],
+        yield make_row(f"trance-{split}-{seed}-{i:06d}", 'trance', [png_value(draw_trance(init, size)), png_value(draw_trance(objs, size, view=view))],
                        render_prompt('trance', question=f"The scene has {len(objs)} objects, numbered 0 to {len(objs) - 1}."),
                        answer=a, split=split, reasoning=why, prompt_template='trance', image_size=[size, size], source='synthetic',
                        meta={'initial': init, 'final': objs, 'steps': [list(s) for s in steps], 'view': view})
@@ -367,21 +354,8 @@ def trance_rows(n: int, split: str = 'train', seed: int = 0, size: int = 224, ma
 GENERATORS = {'counting': counting_rows, 'detection': detection_rows, 'grounding': grounding_rows,
               'classification': classification_rows, 'geometry': geometry_rows, 'trance': trance_rows}
 
-def synthetic_rows(family: str, n: int, split: str = 'train', seed: int = 0, size: int = 224, **kw):
-    "Rows of synthetic `family` (see `GENERATORS`)."
-    if family not in GENERATORS: raise ValueError(f"unknown synthetic family {family!r}; known: {', '.join(GENERATORS)}")
-    return GENERATORS[family](n, split=split, seed=seed, size=size, **kw)
-
-def make_synthetic(family: str, n: int = 64, split: str = 'train', seed: int = 0, size: int = 224, **kw) -> Dataset:
-    "An in-memory `Dataset` of `n` synthetic rows."
-    return Dataset.from_list(list(synthetic_rows(family, n, split, seed, size, **kw)), features=FEATURES)
-
-def build_synthetic(family: str, out, n_train: int = 1000, n_test: int = 200, seed: int = 0, size: int = 224,
-                    splits=None, overwrite: bool = False, **kw) -> DatasetDict:
-    "Write the splits of synthetic `family` to `out` (a `DatasetDict`: train, test_id, test_ood...)."
-    splits = splits or FAMILY_SPLITS.get(family, ())
-    parts = {s: synthetic_rows(family, n_train if s == 'train' else n_test, s, seed, size, **kw) for s in splits}
-    return save_dataset(parts, out, overwrite=overwrite, report=BuildReport(source=f"synthetic:{family}:seed={seed}:size={size}"))
+SYNTHETIC = SceneSet('synthetic family', GENERATORS, FAMILY_SPLITS, size=224, n=64, source='synthetic:')
+synthetic_rows, make_synthetic, build_synthetic = SYNTHETIC.rows, SYNTHETIC.make, SYNTHETIC.build
 
 def show_samples(rows, n: int = 8, cols: int = 4, title_len: int = 40):
     "A matplotlib grid of the first `n` rows (both images side by side for TRANCE), titled with question and answer."

@@ -6,7 +6,8 @@ import datasets, pytest
 from PIL import Image
 
 from rft_nb.families import BoxConvention, render_for_convention, solution_boxes, grounding_answer, detection_answer
-from rft_nb.builders import from_json, main
+from rft_nb.builders import from_json
+from rft_nb.data_cli import main
 from rft_nb.schema import DataError, save_dataset, load_report, make_row
 from rft_nb.synthetic import synthetic_rows, make_synthetic, GENERATORS, FAMILY_SPLITS
 from rft_nb.rows import to_sft_rows, to_sharegpt, to_grpo_rows, split_for_stages

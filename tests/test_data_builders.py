@@ -133,7 +133,7 @@ def test_trance_and_bad_value(tmp_path):
 
 
 def test_synthetic_cli(tmp_path):
-    r = subprocess.run([sys.executable, '-c', 'import sys; from rft_nb.builders import main; sys.exit(main(sys.argv[1:]))', 'synthetic', 'counting',
+    r = subprocess.run([sys.executable, '-c', 'import sys; from rft_nb.data_cli import main; sys.exit(main(sys.argv[1:]))', 'synthetic', 'counting',
                         '--out', str(tmp_path / 's'), '--n-train', '8', '--n-test', '4', '--size', '112'], capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 0, r.stderr
     dd = datasets.load_from_disk(str(tmp_path / 's'))

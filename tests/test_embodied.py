@@ -80,7 +80,7 @@ def eval_bench(tmp_path, data, oracle, family):
 
 @pytest.fixture(scope='module')
 def bench(tmp_path_factory):
-    from rft_nb.builders import main
+    from rft_nb.data_cli import main
     d = tmp_path_factory.mktemp('bench')
     root = make_bench(d / 'RefSpatial-Bench')
     with contextlib.redirect_stdout(io.StringIO()):
@@ -123,7 +123,7 @@ def test_refspatial_bench_rows_and_their_skips(bench):
 
 # ---------------------------------------------------------------- builders: named errors and skip reports
 def test_builders_name_file_row_field(tmp_path, capsys):
-    from rft_nb.builders import main
+    from rft_nb.data_cli import main
     root = make_bench(tmp_path / 'b')
     Image.fromarray(np.zeros((10, 10), np.uint8)).save(root / 'Location' / 'mask' / '1.png')      # wrong size
     with pytest.raises(SystemExit) as e: main(['refspatial-bench', str(root), '--out', str(tmp_path / 'o')])
