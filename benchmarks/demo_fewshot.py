@@ -76,7 +76,8 @@ def run(seed: int, start: Path, mode: str, target: str, shots: list[int], out: P
     "Every (N, arm) of one seed not yet in `records`: the start scored once, then GRPO at each rate, then SFT at each rate."
     from datasets import load_from_disk
     from rft_nb.demo import DemoConfig, demo_recipes, write_recipe
-    from rft_nb.train import RFTGRPOConfig, RFTSFTConfig, parse_config, train_grpo, train_sft
+    from rft_nb.recipe import RFTGRPOConfig, RFTSFTConfig, parse_config
+    from rft_nb.train import train_grpo, train_sft
     key = lambda r: (r['mode'], r['target'], r['seed'], r['n'], r['arm'])
     have = lambda n, arm: next((r for r in read(records) if key(r) == (mode, target, seed, n, arm)), None)
     summ = start / 'summary.json'   # a demo run names its data and settings; demo_tune keeps the data beside the seed's sft/ folder

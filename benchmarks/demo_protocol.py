@@ -120,7 +120,8 @@ def run_cont_sft(seed: int, sft_dir: Path, data: Path, out: Path, steps: int, lr
     import datasets
     from datasets import load_from_disk
     from rft_nb.demo import DemoConfig, demo_recipes, evaluate_stage, write_recipe
-    from rft_nb.train import RFTSFTConfig, parse_config, train_sft
+    from rft_nb.recipe import RFTSFTConfig, parse_config
+    from rft_nb.train import train_sft
     cfg = DemoConfig(seed=seed)
     sft_r, _ = demo_recipes(cfg, data, out)
     sft_r.update(model_name_or_path=str(sft_dir), stage_part='rl', max_steps=steps, learning_rate=lr, lr_scheduler_type='constant',
@@ -182,7 +183,8 @@ def placebo(seed: int, tune: Path, out: Path, threads: int) -> dict:
     import datasets, torch
     from datasets import load_from_disk
     from rft_nb.demo import DemoConfig, demo_recipes, evaluate_stage, write_recipe
-    from rft_nb.train import RFTGRPOConfig, parse_config, train_grpo
+    from rft_nb.recipe import RFTGRPOConfig, parse_config
+    from rft_nb.train import train_grpo
     torch.set_num_threads(threads)
     sd, od = tune / f'seed{seed}', out / f'placebo{seed}'
     if not (sd / 'sft' / 'cot_sft').is_dir(): raise SystemExit(f"placebo seed {seed}: no tuning CoT-SFT in {sd / 'sft'} (run benchmarks/demo_tune.py --seed {seed})")

@@ -64,7 +64,8 @@ def evaluate_val(model, val, out, cfg) -> dict:
 def run_seed(seed: int, arms: list[str], out: Path, cfg0) -> None:
     from datasets import load_from_disk
     from rft_nb.demo import build_demo_data, demo_recipes, write_recipe
-    from rft_nb.train import RFTGRPOConfig, RFTSFTConfig, parse_config, train_grpo, train_sft
+    from rft_nb.recipe import RFTGRPOConfig, RFTSFTConfig, parse_config
+    from rft_nb.train import train_grpo, train_sft
     cfg = replace(cfg0, seed=seed)
     sd = out / f'seed{seed}'
     data = sd / 'data'

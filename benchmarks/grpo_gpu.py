@@ -132,7 +132,8 @@ def run_one(spec: dict) -> dict:
     from PIL import Image
     from transformers import TrainerCallback
     from rft_nb.rows import prompt_messages
-    from rft_nb.train import RFTGRPOConfig, parse_config, load_trl_model, load_unsloth_model, suppress_vision_tokens
+    from rft_nb.recipe import RFTGRPOConfig, parse_config
+    from rft_nb.engines import load_trl_model, load_unsloth_model, suppress_vision_tokens
     from rft_nb.models import load_processor, patch_trl_for_cpu
     import trl
     if cuda: torch.cuda.reset_peak_memory_stats()

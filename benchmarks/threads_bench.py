@@ -23,7 +23,8 @@ while time.time() - t0 < 3600: a = torch.tanh(a @ a) * 0.5
 RUN = """
 import json, sys, time, torch
 torch.set_num_threads(int(sys.argv[1]))
-from rft_nb.train import RFTGRPOConfig, RFTSFTConfig, parse_config, train_grpo, train_sft
+from rft_nb.recipe import RFTGRPOConfig, RFTSFTConfig, parse_config
+from rft_nb.train import train_grpo, train_sft
 cls, fn = (RFTSFTConfig, train_sft) if sys.argv[2] == 'sft' else (RFTGRPOConfig, train_grpo)
 t = time.time()
 s = fn(parse_config(cls, ['--config', sys.argv[3]]))

@@ -54,7 +54,7 @@ class DemoConfig:
     max_completion_length: int = 48
     rewards: tuple = ('format', 'counting')
     grpo_vision: bool = False         # also train the vision tower during GRPO
-    dynamic_sampling: bool = False    # DAPO's dynamic sampling: drop groups whose rewards are all equal, refill (`rft_nb.train`)
+    dynamic_sampling: bool = False    # DAPO's dynamic sampling: drop groups whose rewards are all equal, refill (`rft_nb.sampling`)
     ds_max_rounds: int = 3            # generation rounds per batch at most, the first included
     curve_every: int = 0              # also evaluate GRPO checkpoints each time this many more completions were generated (0: only the end)
     sft_from: str = ''                # reuse the CoT-SFT model and its evaluation from this earlier demo folder (same seed, data, SFT)
@@ -288,7 +288,8 @@ def run_demo(cfg: DemoConfig | None = None, out=None, settings=None, progress: b
     from rft_nb.scoring import compare_runs
     from rft_nb.inference import load_predictions
     from rft_nb.report import plot_curves, plot_reward_health, plot_task_bars, write_rollout_viewer
-    from rft_nb.train import RFTGRPOConfig, RFTSFTConfig, parse_config, train_grpo, train_sft
+    from rft_nb.recipe import RFTGRPOConfig, RFTSFTConfig, parse_config
+    from rft_nb.train import train_grpo, train_sft
     cfg = cfg or DemoConfig()
     st = settings or load_settings()
     # absolute before any recipe names it (`rft-demo --out` puts a relative folder under output_dir: `Settings.out`)

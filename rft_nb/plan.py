@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse, functools, json, math, re, sys
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
-from .train import ConfigError, LANGUAGE_LORA_TARGETS, lora_target_regex, pick_backend, choose_generation_engine, missing_inputs
+from .recipe import ConfigError
+from .engines import (LANGUAGE_LORA_TARGETS, lora_target_regex, pick_backend, choose_generation_engine,
+                            missing_inputs)
 from .stack import architecture_for
 from .families import get_family
 
@@ -137,7 +139,7 @@ def count_params(model) -> ParamCounts:
 def recipe_kind(path) -> str:
     "'grpo' or 'sft': which config class a recipe's keys belong to (GRPO-only keys, SFT-only keys, then the file name)."
     import yaml
-    from rft_nb.train import RFTGRPOConfig, RFTSFTConfig
+    from rft_nb.recipe import RFTGRPOConfig, RFTSFTConfig
     from dataclasses import fields
     raw = yaml.safe_load(Path(path).read_text()) or {}
     grpo_only = {f.name for f in fields(RFTGRPOConfig)} - {f.name for f in fields(RFTSFTConfig)}
@@ -148,9 +150,9 @@ def recipe_kind(path) -> str:
     return 'grpo' if 'grpo' in stem or stem == 'reason_rft_zero' else 'sft'
 
 def read_recipe(path, extra: list[str] | None = None):
-    "(kind, args, raw YAML dict) of a recipe, parsed by the training parser `rft_nb.train.parse_config` (flags in `extra` win)."
+    "(kind, args, raw YAML dict) of a recipe, parsed by the training parser `rft_nb.recipe.parse_config` (flags in `extra` win)."
     import yaml
-    from rft_nb.train import RFTGRPOConfig, RFTSFTConfig, parse_config
+    from rft_nb.recipe import RFTGRPOConfig, RFTSFTConfig, parse_config
     path = Path(path)
     if not path.is_file(): raise ConfigError(f"recipe {path} does not exist")
     kind = recipe_kind(path)
@@ -727,7 +729,7 @@ def data_for_recipe(kind: str, args, vllm: bool = False):
     from rft_nb.models import resolve_model_path, load_processor
     from rft_nb.preflight import token_counter, data_report
     from rft_nb.schema import load_data
-    from rft_nb.train import given
+    from rft_nb.recipe import given
     st = load_settings()
     if not args.dataset_path: raise ConfigError('--data: the recipe names no dataset_path')
     data = st.find(args.dataset_path, 'dataset_path', 'data_dir')

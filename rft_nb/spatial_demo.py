@@ -140,7 +140,8 @@ def run_spatial(cfg: SpatialConfig, seed: int, out, stages=('sft', 'grpo', 'eval
     into `out`; a summary (also in `out/summary.json`). Tiny models are built into `cache_dir` (default: `out`'s sibling `cache`)."""
     import datasets, transformers
     from rft_nb.models import tiny_model_path, TINY_MODELS
-    from rft_nb.train import RFTGRPOConfig, RFTSFTConfig, parse_config, train_grpo, train_sft
+    from rft_nb.recipe import RFTGRPOConfig, RFTSFTConfig, parse_config
+    from rft_nb.train import train_grpo, train_sft
     transformers.logging.set_verbosity_error(); datasets.disable_progress_bars()
     out = Path(out).resolve()   # a relative folder is the caller's (cwd), not the recipes' output_dir
     out.mkdir(parents=True, exist_ok=True)

@@ -41,7 +41,7 @@ def test_smoke_outputs(smoke):
 
 def test_recipes_are_valid_configs(smoke):
     "The recipes the demo wrote run as `rft-sft/rft-grpo --config`: every key is a known field, the stages split the rows."
-    from rft_nb.train import RFTGRPOConfig, RFTSFTConfig, parse_config
+    from rft_nb.recipe import RFTGRPOConfig, RFTSFTConfig, parse_config
     out, _ = smoke
     sft = parse_config(RFTSFTConfig, ['--config', str(out / 'recipes' / 'cot_sft.yaml')])
     grpo = parse_config(RFTGRPOConfig, ['--config', str(out / 'recipes' / 'grpo.yaml')])

@@ -3,8 +3,10 @@ import json
 from pathlib import Path
 import pytest, torch
 
-from rft_nb.train import (ALGORITHMS, RFTGRPOConfig, SamplingCallback, SamplingState, group_verdicts, grpo_trainer_class,
-                          load_trl_model, parse_config, suppress_vision_tokens, take_rows, train_grpo)
+from rft_nb.recipe import ALGORITHMS, RFTGRPOConfig, parse_config
+from rft_nb.sampling import SamplingCallback, SamplingState, group_verdicts, grpo_trainer_class, take_rows
+from rft_nb.engines import load_trl_model, suppress_vision_tokens
+from rft_nb.train import train_grpo
 
 G = 4
 
@@ -182,7 +184,7 @@ def test_difficulty_band_in_a_recipe(env_settings, tmp_path):
     s = train_grpo(parse_config(RFTGRPOConfig, argv))
     assert s['train_prompts'] == len(ids) // 2                                  # pass rates 0.5 and 0.25 kept, 0 and 1 dropped
     f.write_text(''.join(json.dumps(dict(id=i, pass_rate=0.5)) + '\n' for i in ids[:3]))
-    from rft_nb.train import ConfigError
+    from rft_nb.recipe import ConfigError
     with pytest.raises(ConfigError, match='no pass rate'): train_grpo(parse_config(RFTGRPOConfig, argv))
 
 # Issue 29: the budget with gradient accumulation, rollout logs with several steps per generation, advantages and
@@ -201,7 +203,7 @@ def test_budget_counts_every_generation_of_a_step(tiny_path, rows, tmp_path):
 
 def test_rollouts_recorded_when_a_generation_serves_several_steps(tiny_path, rows, tmp_path):
     "steps_per_generation 2, rollout_log_steps 2: generations at steps 1 and 3 serve steps 1-2 and 3-4, so both are recorded."
-    from rft_nb.train import RolloutRecorder
+    from rft_nb.rollouts import RolloutRecorder
     rec = RolloutRecorder(tmp_path / 'rollouts.jsonl', 2, thumb=0)
     t = make_trainer(tiny_path, rows, tmp_path, rec.wrap([reward(alternating, 'alt')]), callbacks=[rec], per_device_train_batch_size=4,
                      steps_per_generation=2, max_steps=4)

@@ -76,7 +76,7 @@ def test_plots_are_real_images(tmp_path):
 
 def _training_rollouts(tmp_path, n_prompts=2, g=4):
     "Rollouts as `RolloutRecorder` writes them: no image per completion, one thumbnail per prompt beside them."
-    from rft_nb.train import image_thumbnail
+    from rft_nb.rollouts import image_thumbnail
     ro, ims = [], []
     for k in range(n_prompts):
         ims.append(dict(id=f'det-{k}', thumb=image_thumbnail(Image.new('RGB', (64, 64), BLUE)), task='detection',
@@ -106,7 +106,7 @@ def test_viewer_shows_thumbnail_with_box(tmp_path):
 
 def test_ten_thousand_rollouts_page_is_bounded(tmp_path):
     "10,000 rollouts of 1,250 prompts: each thumbnail once; the page stays around 11 MB, 5,000 rows by default."
-    from rft_nb.train import image_thumbnail
+    from rft_nb.rollouts import image_thumbnail
     from rft_nb.synthetic import counting_rows
     rows = list(counting_rows(1250, 'train', 0, 112))
     ims = [dict(id=r['id'], thumb=image_thumbnail(r['images'][0]), task='counting', image_size=r['image_size']) for r in rows]

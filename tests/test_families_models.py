@@ -156,7 +156,7 @@ def test_sft_then_grpo(name, trained, train_env):
 
 def test_generation_never_writes_any_familys_vision_tokens():
     "GRPO's generation suppresses every family's image placeholders and delimiters (a generated one breaks the next forward)."
-    from rft_nb.train import VISION_SPECIAL_TOKENS
+    from rft_nb.engines import VISION_SPECIAL_TOKENS
     for family, f in TINY_FAMILIES.items():
         assert set(f.vision_tokens) <= set(VISION_SPECIAL_TOKENS), family
         assert f.image_token in f.vision_tokens, family
@@ -165,7 +165,7 @@ def test_generation_never_writes_any_familys_vision_tokens():
 def test_full_finetune_freezes_the_vision_side(name, cache_dir):
     "Full fine-tuning without `finetune_vision_layers` trains the language model only, whatever the vision modules are called."
     from types import SimpleNamespace
-    from rft_nb.train import load_trl_model
+    from rft_nb.engines import load_trl_model
     args = SimpleNamespace(image_min_pixels=None, image_max_pixels=None, load_in_4bit=False, bf16=False,
                            finetune_vision_layers=False, use_lora=False)
     model, _ = load_trl_model(args, tiny_model_path(name, cache_dir=cache_dir))

@@ -45,7 +45,7 @@ def small_model(tmp_path_factory):
 
 
 def unsloth_args(path, tmp_path, **kw):
-    from rft_nb.train import RFTGRPOConfig, parse_config
+    from rft_nb.recipe import RFTGRPOConfig, parse_config
     argv = ['--model_name_or_path', str(path), '--output_dir', str(tmp_path / 'run'), '--bf16', 'true', '--use_lora', 'true',
             '--lora_r', '8', '--lora_alpha', '16']
     for k, v in kw.items(): argv += [f'--{k}', str(v).lower() if isinstance(v, bool) else str(v)]
@@ -58,7 +58,7 @@ def unsloth_4bit(small_model, tmp_path_factory):
     need_unsloth()
     import unsloth  # noqa: F401  (before transformers' models are used, as Unsloth asks)
     from unsloth import FastVisionModel
-    from rft_nb.train import unsloth_load_kwargs
+    from rft_nb.engines import unsloth_load_kwargs
     args = unsloth_args(small_model, tmp_path_factory.mktemp('u4'), load_in_4bit=True)
     model, proc = FastVisionModel.from_pretrained(**unsloth_load_kwargs(args, small_model, 'transformers'))
     return model, proc, args
@@ -78,7 +78,7 @@ def test_unsloth_loads_4bit(unsloth_4bit):
 def unsloth_peft(unsloth_4bit):
     "FastVisionModel.get_peft_model on the 4-bit model with the project's keyword arguments."
     from unsloth import FastVisionModel
-    from rft_nb.train import unsloth_peft_kwargs
+    from rft_nb.engines import unsloth_peft_kwargs
     model, _, args = unsloth_4bit
     return FastVisionModel.get_peft_model(model, **unsloth_peft_kwargs(args))
 
@@ -102,7 +102,7 @@ def test_one_grpo_step_per_engine(small_model, tmp_path, backend, engine):
     if engine != 'transformers':
         if importlib.util.find_spec('vllm') is None: pytest.skip(NO_VLLM)
         from rft_nb.stack import read_stack_facts
-        from rft_nb.train import choose_generation_engine, model_types_for
+        from rft_nb.engines import choose_generation_engine, model_types_for
         types, arch, _ = model_types_for(str(small_model))
         a = unsloth_args(small_model, tmp_path, generation_engine=engine)
         choose_generation_engine(a, backend, types, arch, read_stack_facts())   # raises ConfigError, naming why, if it cannot

@@ -55,8 +55,9 @@ def test_unsloth_zoo_supports_idefics3_fast_inference():
 def test_what_unsloth_and_vllm_would_get(unsloth, facts):
     """Every 1-GPU GRPO recipe on a GPU box: the kwargs we hand FastVisionModel pass Unsloth's real gate (no fast_inference
     for a model type it refuses — Qwen2-VL), name real parameters, and the generation engine matches TRL's vLLM switch."""
-    from rft_nb.train import (RFTGRPOConfig, parse_config, unsloth_load_kwargs, unsloth_peft_kwargs, choose_generation_engine,
-                              apply_generation_engine, pick_backend, model_types_for)
+    from rft_nb.recipe import RFTGRPOConfig, parse_config
+    from rft_nb.engines import (unsloth_load_kwargs, unsloth_peft_kwargs, choose_generation_engine,
+                                apply_generation_engine, pick_backend, model_types_for)
     from rft_nb.config import load_settings
     st = load_settings()
     gate = facts.unsloth_vlm_types
@@ -84,13 +85,14 @@ def test_what_unsloth_and_vllm_would_get(unsloth, facts):
     # asking for Unsloth's vLLM on Qwen2-VL is refused before anything loads, naming the real gate
     a = parse_config(RFTGRPOConfig, ['--config', str(ROOT / 'recipes/qwen2vl_2b/counting/1gpu_qlora/reason_rft_zero.yaml'),
                                      '--generation_engine', 'unsloth_vllm'])
-    from rft_nb.train import ConfigError
+    from rft_nb.recipe import ConfigError
     with pytest.raises(ConfigError, match='refuses fast_inference for qwen2_vl'):
         choose_generation_engine(a, 'unsloth', ['qwen2_vl'], 'Qwen2VLForConditionalGeneration', facts, cuda=True, vllm_installed=True)
 
 def test_every_recipe_runs_as_written_on_a_gpu_box(facts):
     "The dry run of every paper recipe finds a backend and a generation engine that can run on a one-GPU box."
-    from rft_nb.train import RFTGRPOConfig, RFTSFTConfig, parse_config, dry_run
+    from rft_nb.recipe import RFTGRPOConfig, RFTSFTConfig, parse_config
+    from rft_nb.engines import dry_run
     recipes = sorted((ROOT / 'recipes').glob('qwen*/**/*.yaml'))
     assert len(recipes) >= 100
     for r in recipes:

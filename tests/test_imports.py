@@ -8,9 +8,10 @@ PKG = Path(__file__).resolve().parents[1] / 'rft_nb'
 LAYERS = [
     {'config', 'prompts'},
     {'geometry', 'answers', 'families', 'stack', 'spatial'},
-    {'models', 'schema'},
-    {'synthetic', 'builders', 'rows', 'embodied_data', 'preflight'},
+    {'models', 'schema', 'recipe'},
+    {'synthetic', 'builders', 'rows', 'embodied_data', 'preflight', 'engines'},
     {'reward_core', 'mathverify', 'paper_rewards', 'hardened_rewards', 'rewards', 'embodied_rewards', 'hack_watch'},
+    {'rollouts', 'sampling', 'train_data'},
     {'train', 'plan', 'scoring'},
     {'inference', 'report'},
     {'evaluate', 'demo', 'spatial_demo', 'difficulty', 'probe'},
@@ -59,6 +60,10 @@ def test_cycle_finder_finds_a_cycle():
 
 def test_no_module_imports_one_that_imports_it_back():
     assert find_cycle(graph()) is None, f"import cycle: {' -> '.join(find_cycle(graph()))}"
+
+def test_plan_does_not_import_training():
+    "rft-plan reads recipes and engine choices (recipe, engines), never the training run."
+    assert 'train' not in graph()['plan']
 
 def test_imports_point_down_the_layers():
     layer = {m: i for i, ms in enumerate(LAYERS) for m in ms}

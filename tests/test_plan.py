@@ -122,7 +122,7 @@ def test_lora_count_matches_peft(tiny_path):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForImageTextToText
     from rft_nb.plan import lora_param_count, count_params
-    from rft_nb.train import lora_target_regex
+    from rft_nb.engines import lora_target_regex
     m = AutoModelForImageTextToText.from_pretrained(tiny_path, dtype=torch.float32)
     want, layers = lora_param_count(count_params(m), 4, lora_target_regex(True))
     pm = get_peft_model(m, LoraConfig(r=4, target_modules=lora_target_regex(True)))

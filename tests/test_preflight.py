@@ -84,7 +84,8 @@ def test_report_names_the_rows_a_limit_cuts_or_shrinks(cache_dir):
 
 def test_training_keeps_or_refuses_max_length(cache_dir):
     "Unset: None (no truncation, as before); set and every row fits: kept as set; set too small: refused before loading."
-    from rft_nb.train import RFTSFTConfig, parse_config, sft_max_length
+    from rft_nb.recipe import RFTSFTConfig, parse_config
+    from rft_nb.train_data import sft_max_length
     from rft_nb.preflight import TruncationError
     _, _, view = counter_for('tiny-qwen2-vl', cache_dir)
     from rft_nb.models import tiny_model_path
@@ -101,7 +102,8 @@ def test_training_keeps_or_refuses_max_length(cache_dir):
 def test_grpo_vllm_context_refused_before_loading(cache_dir):
     "TRL's vLLM engine: a vllm_max_model_length below a prompt + max_completion_length is refused, naming that row; others pass."
     import tempfile
-    from rft_nb.train import RFTGRPOConfig, vllm_context_check
+    from rft_nb.recipe import RFTGRPOConfig
+    from rft_nb.train_data import vllm_context_check
     from rft_nb.preflight import TruncationError, measure_rows
     from rft_nb.models import tiny_model_path
     counter, _, view = counter_for('tiny-qwen2-vl', cache_dir)

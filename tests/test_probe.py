@@ -123,7 +123,7 @@ def test_eval_warns_when_the_probe_disagrees(env, tiny_path):
 def test_training_logs_the_probe_warning(tmp_path, tiny_path, caplog):
     "Training's model view reads the checkpoint's probe.json and logs the same warning."
     import types, logging
-    from rft_nb.train import model_view
+    from rft_nb.train_data import model_view
     model = tmp_path / 'm'; shutil.copytree(tiny_path, model)
     (model / 'probe.json').write_text(json.dumps({'box': dict(verdict='disagrees', best='norm1', same_as_best=[], best_convention='norm1',
                                                               metric='mean IoU', score=0.8, scores={'norm1': 0.8, 'norm1000': 0.0})}))

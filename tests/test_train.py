@@ -135,7 +135,7 @@ def test_unknown_recipe_key(env, tmp_path):
 
 def test_every_recipe_parses():
     "Every paper recipe names only real fields (checked with the same parser the scripts use)."
-    from rft_nb.train import parse_config, RFTSFTConfig, RFTGRPOConfig
+    from rft_nb.recipe import parse_config, RFTSFTConfig, RFTGRPOConfig
     recipes = sorted((ROOT / 'recipes').glob('qwen*/**/*.yaml'))
     assert len(recipes) >= 100
     for r in recipes:

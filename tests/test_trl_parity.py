@@ -78,7 +78,7 @@ TRL_SOURCES = {
 }
 
 def test_trl_is_the_version_read():
-    "Each TRL function the hook was read against is unchanged; otherwise re-read it and update nbs/20_train.ipynb."
+    "Each TRL function the hook was read against is unchanged; otherwise re-read it and update nbs/18c_sampling.ipynb."
     import trl, trl.trainer.grpo_trainer as g, trl.trainer.utils as u
     def digest(name):
         obj = g.GRPOTrainer if name.startswith('GRPOTrainer.') else u
@@ -89,7 +89,7 @@ def test_trl_is_the_version_read():
 def test_guard_refuses_another_trl(monkeypatch):
     "The runtime guard names the installed version, the version read, and a changed private signature."
     import trl
-    from rft_nb.train import grpo_trainer_class
+    from rft_nb.sampling import grpo_trainer_class
     grpo_trainer_class()                                   # the installed TRL passes
     monkeypatch.setattr(trl, '__version__', '1.16.0')
     with pytest.raises(RuntimeError, match=r'trl 1\.16\.0 is installed; DynamicSampling was read against trl 1\.15'):
