@@ -15,20 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rft_nb.spatial_demo import PRESETS, SpatialConfig, TEST_SPLITS, build_spatial_data, run_spatial
+from rft_nb.spatial_demo import PRESETS, SpatialConfig, TEST_SPLITS, best_constant, build_spatial_data, run_spatial
 
 DATA_FIELDS = ('n_train', 'n_test', 'size')   # SpatialConfig fields the data depends on (with the seed and data_* fields)
-
-def best_constant(ds) -> dict:
-    "{split: (success %, [x, y])} of the best single point for each test split of `ds`."
-    out = {}
-    for s in TEST_SPLITS:
-        masks = np.stack([np.array(r['mask'].convert('L')) > 0 if hasattr(r['mask'], 'convert') else np.array(r['mask']) > 0
-                          for r in ds[s]])
-        hit = masks.mean(0)
-        y, x = np.unravel_index(hit.argmax(), hit.shape)
-        out[s] = (round(100 * float(hit.max()), 1), [int(x), int(y)])
-    return out
 
 def diagnose(pred_file, ds, size: int, grid: int = 4) -> dict:
     """Where the misses go, per test split: % of answers in the target's grid row, in its grid column, in its cell, and

@@ -19,7 +19,7 @@ __all__ = ['PRESETS', 'TEST_SPLITS', 'SFT_FIELDS', 'PROTOCOL_CARD', 'DEMO_THREAD
            'build_demo_data', 'chance_level', 'demo_recipes', 'write_recipe', 'reward_means', 'evaluate_stage',
            'pass_maj', 'headroom', 'timed', 'count_bias', 'changed_rows', 'paired_se', 'demo_checks', 'seed_gain',
            'reused_sft', 'sampling_summary', 'checkpoint_curve', 'run_demo', 'protocol_lines', 'format_summary',
-           'auto_threads', 'config_from_args', 'demo_main']
+           'auto_threads', 'config_from_args', 'counting_main']
 
 # %% ../nbs/40_demo.ipynb #9a12125a
 @dataclass
@@ -451,12 +451,14 @@ def config_from_args(preset: str = 'demo', overrides=(), seed: int | None = None
     if seed is not None: kw['seed'] = seed
     return replace(cfg, **kw)
 
-def demo_main(argv=None):
-    "Console script `rft-demo`."
+def counting_main(argv=None):
+    "`rft-demo` (its default task, counting; `rft_nb.spatial_demo.demo_main` is the console script and picks the task)."
     run_cli('rft-demo', _demo, argv)
 
 def _demo(argv=None):
     p = argparse.ArgumentParser('rft-demo', description='CPU demo: synthetic counting, CoT-SFT then GRPO, evaluated on held-out data.')
+    p.add_argument('--task', choices=['counting', 'pointing'], default='counting', help='counting: this demo (the default); '
+                   'pointing: the spatial referring benchmark (see rft-demo --task pointing --help)')
     p.add_argument('--preset', default='demo', choices=list(PRESETS), help='demo: the run that learns (minutes); '
                    'smoke: a plumbing check in seconds (a tiny random model: every stage runs, nothing learns)')
     p.add_argument('--model', default=None, help="the model to train: a tiny model name (e.g. small-qwen3-vl, small-gemma3; "

@@ -6,13 +6,19 @@ Docs: https://rft-nb.github.io/rft_nb/spatial_demo.html.md"""
 
 # %% ../nbs/41_spatial_demo.ipynb #1e0652ac
 from __future__ import annotations
-import json, shutil, time
-from dataclasses import dataclass, asdict, replace
+import argparse, json, shutil, sys, time
+from dataclasses import dataclass, asdict, fields, replace
 from pathlib import Path
+
+import numpy as np
+
+from .config import add_settings_args, run_cli, settings_from_args
+from .demo import counting_main, write_recipe
 
 # %% auto #0
 __all__ = ['ARMS', 'TEST_SPLITS', 'PRESETS', 'SpatialConfig', 'spatial_recipes', 'spatial_data_options', 'build_spatial_data',
-           'evaluate_pointing', 'run_spatial', 'comparison_table']
+           'best_constant', 'stage_key', 'success_table', 'evaluate_pointing', 'run_spatial', 'comparison_table',
+           'spatial_config', 'demo_main']
 
 # %% ../nbs/41_spatial_demo.ipynb #0d7b6e05
 ARMS = {'outcome': ['format', 'pointing', 'point_distance'],
@@ -44,11 +50,15 @@ class SpatialConfig:
     data_kinds: str = ''              # question mix, e.g. 'name=1,relation=1' (weights); '' = REFERRING_KINDS
     data_max_objects: int = 4
     sft_completion_only: bool = False # CoT-SFT loss on the reply only (TRL completion_only_loss), not on the prompt too
+    sft_mode: str = 'cot'             # 'ans': the SFT stage writes the answer only (no reasoning)
 
 PRESETS = {'benchmark': SpatialConfig(sft_steps=600, sft_lr=1e-3),
            'benchmark-v1': SpatialConfig(),
            'tutorial': SpatialConfig(n_train=800, n_test=50, sft_steps=150, sft_batch=8, grpo_steps=8, grpo_batch=16,
-                                     num_generations=4)}
+                                     num_generations=4),
+           'smoke': SpatialConfig(model='tiny-qwen2-vl', n_train=24, n_test=4, sft_steps=2, sft_batch=4, grpo_steps=1,
+                                  grpo_batch=4, num_generations=2, max_completion_length=24, max_new_tokens=24, eval_batch=8)}
+# smoke is a plumbing check in about a minute: every stage runs, nothing learns
 # benchmark-v1 is the first comparison as planned; its CoT-SFT (400 steps at 3e-4) reached 12.5% success and named the
 # intermediate objects' points almost never right (process 1.7%), so `benchmark` trains CoT-SFT longer at a higher rate
 # (600 steps at 1e-3) with everything else unchanged; both runs are reported. The GRPO budget (40 steps of 4 prompts x 4
@@ -61,7 +71,7 @@ def spatial_recipes(cfg: SpatialConfig, model, data, out, seed: int = 0) -> tupl
     common = dict(dataset_path=str(data), dataset_split='train', stage_sft_fraction=cfg.sft_fraction, seed=seed, use_lora=False,
                   gradient_checkpointing=False, weight_decay=0.0, report_to=[], save_strategy='no', use_system_prompt=False,
                   disable_tqdm=True)
-    sft = dict(common, model_name_or_path=str(model), output_dir=str(out / 'cot_sft'), stage_part='sft', sft_mode='cot',
+    sft = dict(common, model_name_or_path=str(model), output_dir=str(out / 'cot_sft'), stage_part='sft', sft_mode=cfg.sft_mode,
                finetune_vision_layers=True, max_steps=cfg.sft_steps, per_device_train_batch_size=cfg.sft_batch,
                learning_rate=cfg.sft_lr, lr_scheduler_type='cosine', warmup_steps=max(1, cfg.sft_steps // 10),
                logging_steps=max(1, cfg.sft_steps // 10), **({'completion_only_loss': True} if cfg.sft_completion_only else {}))
@@ -86,6 +96,30 @@ def build_spatial_data(cfg: SpatialConfig, seed: int, out):
     from rft_nb.embodied_data import build_embodied_synthetic
     return build_embodied_synthetic('pointing', out, cfg.n_train, cfg.n_test, seed, cfg.size, **spatial_data_options(cfg))
 
+# %% ../nbs/41_spatial_demo.ipynb #876efe37
+def best_constant(ds) -> dict:
+    """{split: (success %, [x, y])}: the single pixel whose hit rate over a test split's target masks is highest. It is
+    chosen on the test split itself, so it bounds every constant answer from above: the floor a pointing model must beat."""
+    out = {}
+    for s in TEST_SPLITS:
+        if s not in ds: continue
+        masks = np.stack([np.asarray(r['mask'].convert('L')) > 0 for r in ds[s]])
+        hit = masks.mean(0)
+        y, x = np.unravel_index(hit.argmax(), hit.shape)
+        out[s] = (round(100 * float(hit.max()), 1), [int(x), int(y)])
+    return out
+
+def stage_key(name: str) -> str:
+    "A run name as a key a script can read: 'outcome+process@7' -> 'grpo_outcome_process_seed7'; 'cot_sft' stays."
+    if name == 'cot_sft': return name
+    arm, _, g = name.partition('@')
+    return 'grpo_' + arm.replace('+', '_') + (f'_seed{g}' if g else '')
+
+def success_table(results: dict, const: dict) -> dict:
+    "{stage: {split: success %}} for every evaluated stage and the best constant point."
+    out = {stage_key(n): {sp: r[sp]['success'] for sp in TEST_SPLITS if sp in r} for n, r in results.items()}
+    return {**out, 'best_constant': {sp: v[0] for sp, v in const.items()}}
+
 # %% ../nbs/41_spatial_demo.ipynb #e04a9cd9
 def evaluate_pointing(model, test, out, cfg: SpatialConfig, seed: int = 0) -> dict:
     "Greedy evaluation of checkpoint `model` on `test` into `out`: {split: {success, process, format}} (percent)."
@@ -100,14 +134,14 @@ def evaluate_pointing(model, test, out, cfg: SpatialConfig, seed: int = 0) -> di
     return {s: {k: res['metrics']['pointing'][s].get(k) for k in ('success', 'process', 'format')}
             for s in TEST_SPLITS if s in res['metrics']['pointing']}
 
-def run_spatial(cfg: SpatialConfig, seed: int, out, stages=('sft', 'grpo', 'eval'), grpo_seeds=None, log=print) -> dict:
+def run_spatial(cfg: SpatialConfig, seed: int, out, stages=('sft', 'grpo', 'eval'), grpo_seeds=None, log=print,
+                cache_dir=None) -> dict:
     """Data, CoT-SFT (from `seed`), the GRPO arms (once per GRPO seed, all from that SFT checkpoint) and their evaluations
-    into `out`; a summary (also in `out/summary.json`)."""
+    into `out`; a summary (also in `out/summary.json`). Tiny models are built into `cache_dir` (default: `out`'s sibling `cache`)."""
     import datasets, transformers
     from rft_nb.models import tiny_model_path, TINY_MODELS
     from rft_nb.recipe import RFTGRPOConfig, RFTSFTConfig, parse_config
     from rft_nb.train import train_grpo, train_sft
-    from rft_nb.demo import write_recipe
     transformers.logging.set_verbosity_error(); datasets.disable_progress_bars()
     out = Path(out).resolve()   # a relative folder is the caller's (cwd), not the recipes' output_dir
     out.mkdir(parents=True, exist_ok=True)
@@ -117,7 +151,7 @@ def run_spatial(cfg: SpatialConfig, seed: int, out, stages=('sft', 'grpo', 'eval
     if not data.exists(): build_spatial_data(cfg, seed, data)
     ds = datasets.load_from_disk(str(data))
     test = datasets.concatenate_datasets([ds[s] for s in TEST_SPLITS])
-    model = tiny_model_path(cfg.model, seed=seed, cache_dir=out.parent / 'cache') if cfg.model in TINY_MODELS else cfg.model
+    model = tiny_model_path(cfg.model, seed=seed, cache_dir=cache_dir or out.parent / 'cache') if cfg.model in TINY_MODELS else cfg.model
     sft_r, _ = spatial_recipes(cfg, model, data, out, seed)
     res = {}
     if 'sft' in stages:
@@ -147,8 +181,10 @@ def run_spatial(cfg: SpatialConfig, seed: int, out, stages=('sft', 'grpo', 'eval
                 res[name] = evaluate_pointing(out / f'grpo_{name}', test, out / 'eval' / name, cfg, g)
                 times[f'eval_{name}'] = time.time() - t
                 log(f"[seed {seed}, GRPO seed {g}] {arm}: {res[name]}")
+    const = best_constant(ds)
     s = dict(seed=seed, grpo_seeds=grpo_seeds, config=asdict(cfg), results=res, seconds={k: round(v, 1) for k, v in times.items()},
-             wall=round(time.time() - t0, 1))
+             wall=round(time.time() - t0, 1), best_constant_point={sp: v[1] for sp, v in const.items()},
+             success=success_table(res, const))
     (out / 'summary.json').write_text(json.dumps(s, indent=1))
     return s
 
@@ -169,3 +205,50 @@ def comparison_table(summaries: list[dict]) -> str:
             lines.append(f"| mean of {len(ms)} | {arm} | {mean('test_id', 'success'):.1f} | {mean('test_ood', 'success'):.1f} | "
                          f"{mean('test_id', 'process'):.1f} | {mean('test_ood', 'process'):.1f} |")
     return '\n'.join(lines)
+
+# %% ../nbs/41_spatial_demo.ipynb #0c38c3f8
+def _pointing(argv=None):
+    p = argparse.ArgumentParser('rft-demo', description='rft-demo --task pointing: spatial referring on synthetic tabletop scenes: CoT-SFT, '
+                                'then GRPO with outcome and with outcome + process rewards from that checkpoint, each evaluated on '
+                                'an in-domain and an out-of-domain test split (success: the answer point inside the target mask).')
+    p.add_argument('--task', choices=['pointing'], default='pointing', help=argparse.SUPPRESS)
+    p.add_argument('--preset', default='benchmark', choices=list(PRESETS), help='benchmark: the measured run (CPU: tens of minutes); '
+                   'tutorial: the notebook budget; smoke: a plumbing check (every stage runs, nothing learns)')
+    p.add_argument('--seed', type=int, default=0, help='data, model and SFT seed')
+    p.add_argument('--grpo-seeds', type=int, nargs='+', default=None, help='GRPO seeds, each run from the one SFT checkpoint (default: --seed)')
+    p.add_argument('--out', default='demo-pointing', help='output folder (checkpoints, evaluations, summary.json); a relative one goes '
+                   'under [paths] output_dir')
+    p.add_argument('--cfg', action='append', default=[], metavar='FIELD=VALUE', help='change one SpatialConfig field (repeatable)')
+    p.add_argument('--stages', nargs='+', default=['sft', 'grpo', 'eval'], choices=['sft', 'grpo', 'eval'])
+    p.add_argument('--threads', type=int, default=1, help='torch CPU threads')
+    add_settings_args(p)
+    a = p.parse_args(argv)
+    try: cfg = spatial_config(a.preset, a.cfg)
+    except ValueError as e: p.error(str(e))
+    import torch
+    torch.set_num_threads(a.threads)
+    st = settings_from_args(a)
+    out = st.out(a.out)
+    s = run_spatial(cfg, a.seed, out, tuple(a.stages), a.grpo_seeds, log=lambda m: print(m, flush=True), cache_dir=st.path('cache_dir'))
+    print(f"rft-demo --task pointing: success (%), {' / '.join(TEST_SPLITS)}")
+    for k, v in s['success'].items(): print(f"  {k:<28} " + ' / '.join(f"{v.get(sp, float('nan')):.1f}" for sp in TEST_SPLITS))
+    print(f"summary: {out / 'summary.json'}")
+
+def spatial_config(preset: str = 'benchmark', overrides=()) -> SpatialConfig:
+    "A `SpatialConfig` from a preset name and `FIELD=VALUE` overrides (ValueError names a bad one)."
+    if preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
+    cfg, kw = PRESETS[preset], {}
+    types = {f.name: type(getattr(cfg, f.name)) for f in fields(SpatialConfig)}
+    for o in overrides:
+        k, sep, v = o.partition('=')
+        if not sep or k not in types: raise ValueError(f"--cfg {o!r}: expected FIELD=VALUE with FIELD one of {', '.join(types)}")
+        try: kw[k] = (v.lower() in ('1', 'true', 'yes')) if types[k] is bool else types[k](v)
+        except ValueError: raise ValueError(f"--cfg {o!r}: {k} takes a {types[k].__name__}") from None
+    return replace(cfg, **kw)
+
+def demo_main(argv=None):
+    "Console script `rft-demo`: `--task counting` (the default: `rft_nb.demo.counting_main`) or `--task pointing` (this module)."
+    argv = sys.argv[1:] if argv is None else list(argv)
+    pointing = any(x == '--task=pointing' or (x == '--task' and argv[i + 1:i + 2] == ['pointing']) for i, x in enumerate(argv))
+    if pointing: run_cli('rft-demo', _pointing, argv)
+    else: counting_main(argv)

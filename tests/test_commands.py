@@ -124,3 +124,15 @@ def test_eval_and_then(ws):
     r = subprocess.run(f"{BIN / 'rft-eval'} {args} && echo ok", shell=True, cwd=ws['root'], env=ws['env'],
                        capture_output=True, text=True, timeout=1800)
     assert r.returncode == 0 and r.stdout.strip().endswith('ok'), r.stderr[-3000:]
+
+
+def test_demo_pointing(ws):
+    "`rft-demo --task pointing` runs every stage of the spatial benchmark and writes each stage's success where a script reads it."
+    r = run('rft-demo', '--task', 'pointing', '--preset', 'smoke', '--out', 'pointing', ws=ws)
+    assert_ok(r, 'best_constant', 'summary.json', quiet=True)
+    s = json.loads((ws['root'] / 'outputs' / 'pointing' / 'summary.json').read_text())   # relative --out: under output_dir
+    for stage in ('cot_sft', 'grpo_outcome', 'grpo_outcome_process', 'best_constant'):
+        for split in ('test_id', 'test_ood'): assert 0 <= s['success'][stage][split] <= 100, (stage, split, s['success'])
+    assert set(s['best_constant_point']) == {'test_id', 'test_ood'}
+    assert_bad(run('rft-demo', '--task', 'pointing', '--cfg', 'sft_step=3', ws=ws), 'rft-demo', "--cfg 'sft_step=3'")
+    assert_bad(run('rft-demo', '--task', 'drawing', ws=ws), 'rft-demo', "invalid choice: 'drawing'")

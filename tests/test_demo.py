@@ -13,7 +13,7 @@ def smoke(cache_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp('demo')
     env = dict(os.environ, RFT_NB_PATHS_CACHE_DIR=str(cache_dir), RFT_NB_PATHS_OUTPUT_DIR=str(root / 'outputs'),
                RFT_NB_PATHS_DATA_DIR=str(root / 'data'), OMP_NUM_THREADS='1', TOKENIZERS_PARALLELISM='false')
-    p = subprocess.run([sys.executable, '-c', 'import sys; from rft_nb.demo import demo_main; sys.argv[0] = "rft-demo"; sys.exit(demo_main())',
+    p = subprocess.run([sys.executable, '-c', 'import sys; from rft_nb.spatial_demo import demo_main; sys.argv[0] = "rft-demo"; sys.exit(demo_main())',
                         '--preset', 'smoke', '--no-progress'],  # as the console script calls it: sys.exit(<return value>)
                        env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-5000:]
@@ -100,7 +100,7 @@ def test_config_from_args():
     with pytest.raises(ValueError, match='unknown preset'): config_from_args('nope')
 
 def test_bad_option_is_a_clear_error():
-    p = subprocess.run([sys.executable, '-c', 'import sys; from rft_nb.demo import demo_main; sys.argv[0] = "rft-demo"; demo_main()',
+    p = subprocess.run([sys.executable, '-c', 'import sys; from rft_nb.spatial_demo import demo_main; sys.argv[0] = "rft-demo"; demo_main()',
                         '--cfg', 'grpo_stepz=3'], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert p.returncode == 2 and 'grpo_stepz' in p.stderr and 'grpo_steps' in p.stderr
 
@@ -112,16 +112,16 @@ def test_model_option(monkeypatch, tmp_path):
     def fake_run(cfg, out, st, progress=True):
         seen.update(model=cfg.model, out=Path(out)); raise Stop
     monkeypatch.setattr(demo, 'run_demo', fake_run)
-    with pytest.raises(Stop): demo.demo_main(['--preset', 'smoke', '--model', 'small-qwen3-vl', '--set', f'paths.output_dir={tmp_path}'])
+    with pytest.raises(Stop): demo.counting_main(['--preset', 'smoke', '--model', 'small-qwen3-vl', '--set', f'paths.output_dir={tmp_path}'])
     assert seen == {'model': 'small-qwen3-vl', 'out': tmp_path / 'demo-smoke-small-qwen3-vl'}
-    p = subprocess.run([sys.executable, '-c', 'import sys; from rft_nb.demo import demo_main; sys.argv[0] = "rft-demo"; demo_main()',
+    p = subprocess.run([sys.executable, '-c', 'import sys; from rft_nb.spatial_demo import demo_main; sys.argv[0] = "rft-demo"; demo_main()',
                         '--model', 'small-llava'], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert p.returncode == 2 and 'small-llava' in p.stderr and 'small-qwen3-vl' in p.stderr, p.stderr[-2000:]
 
 def _demo(env_root, *args, cwd=ROOT):
     env = dict(os.environ, RFT_NB_PATHS_CACHE_DIR=str(env_root['cache']), RFT_NB_PATHS_OUTPUT_DIR=str(env_root['root'] / 'outputs'),
                RFT_NB_PATHS_DATA_DIR=str(env_root['root'] / 'data'), OMP_NUM_THREADS='1', TOKENIZERS_PARALLELISM='false')
-    return subprocess.run([sys.executable, '-c', 'import sys; from rft_nb.demo import demo_main; sys.argv[0] = "rft-demo"; sys.exit(demo_main())',
+    return subprocess.run([sys.executable, '-c', 'import sys; from rft_nb.spatial_demo import demo_main; sys.argv[0] = "rft-demo"; sys.exit(demo_main())',
                            '--preset', 'smoke', '--no-progress', *args], env=env, capture_output=True, text=True, timeout=600, cwd=cwd)
 
 def test_dynamic_sampling_from_the_same_sft(smoke, cache_dir):
