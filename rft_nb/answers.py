@@ -39,11 +39,13 @@ def extract_answer(text: str) -> str | None:
     m = ANSWER_RE.search(text)
     return m.group(1).strip() if m else None
 
+# %% ../nbs/03_answers.ipynb #493a79d4
 def paper_answer(s: str, dotall: bool = False) -> str:
     "The papers' rule: first `<answer>` content if any (searched with DOTALL only if asked), else all of `s`; stripped."
     m = (ANSWER_RE if dotall else ANSWER_LINE_RE).search(s)
     return m.group(1).strip() if m else s.strip()
 
+# %% ../nbs/03_answers.ipynb #278fd0f8
 THINK_RE = re.compile(r'<think>(.*?)</think>', re.DOTALL)
 
 def think_text(text: str) -> str:
@@ -56,6 +58,7 @@ def no_objects(s: str) -> bool:
     "True when `s` says 'No Objects' (any case, surrounding spaces and full stops ignored)."
     return isinstance(s, str) and s.strip().strip('.').strip().lower() == 'no objects'
 
+# %% ../nbs/03_answers.ipynb #349c4932
 def finite_box(b) -> list[float] | None:
     "The box as 4 finite floats, or None."
     if not isinstance(b, (list, tuple)) or len(b) != 4: return None
@@ -82,6 +85,7 @@ def _loads(s: str):
 def _one_bare_box(obj) -> bool:
     return isinstance(obj, (list, tuple)) and len(obj) == 4 and all(isinstance(v, (int, float)) for v in obj)
 
+# %% ../nbs/03_answers.ipynb #8598f09c
 def parse_box_list(s: str) -> list[tuple] | None:
     "A list of `(box, confidence)` from answer text (confidence None when absent), or None when unparseable."
     s = s.strip()
@@ -139,6 +143,7 @@ def norm_label(s: str) -> str:
     "Lowercase, drop spaces, underscores, hyphens and punctuation."
     return _NON_ALNUM.sub('', s.lower())
 
+# %% ../nbs/03_answers.ipynb #0323453c
 def choice_letter(ans: str, options: Sequence[str] | None = None) -> str | None:
     "The single option letter an answer points at, or None (nothing or several)."
     if not isinstance(ans, str) or not ans or len(ans) > 2000: return None

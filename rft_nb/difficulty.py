@@ -22,6 +22,7 @@ def solved(rec: dict, threshold: float = 0.5) -> bool:
         if v is not None: return float(v) >= (1.0 if k == 'correct' else threshold)
     return False
 
+# %% ../nbs/34_difficulty.ipynb #28759dc8
 def pass_rates(samples: list[dict], threshold: float = 0.5) -> dict:
     "`{id: {'n', 'passed', 'pass_rate'}}` from k `{id: record}` maps (one per sample) of the same rows."
     out = {}
@@ -33,6 +34,7 @@ def pass_rates(samples: list[dict], threshold: float = 0.5) -> dict:
     for d in out.values(): d['pass_rate'] = d['passed'] / d['n']
     return out
 
+# %% ../nbs/34_difficulty.ipynb #302c9bf6
 def band_counts(rates: dict, min_pass: float = 0.0, max_pass: float = 1.0) -> dict:
     "How many prompts are never solved, always solved, and inside the band (strictly between the bounds, as `filter_by_difficulty` keeps them)."
     rs = [d['pass_rate'] if isinstance(d, dict) else float(d) for d in rates.values()]
@@ -93,6 +95,7 @@ def difficulty_parser() -> argparse.ArgumentParser:
     p.add_argument('--no-progress', action='store_true')
     return add_settings_args(p)
 
+# %% ../nbs/34_difficulty.ipynb #2ce0ca72
 def difficulty(argv=None) -> dict:
     "`rft-difficulty`: write `difficulty.jsonl` (id, n, passed, pass_rate) and print how many prompts the band keeps."
     from rft_nb.evaluate import resolve_data
@@ -122,6 +125,7 @@ def difficulty(argv=None) -> dict:
     print(f"wrote {out / 'difficulty.jsonl'}: use it in a GRPO recipe as difficulty_file: {out / 'difficulty.jsonl'}")
     return c
 
+# %% ../nbs/34_difficulty.ipynb #e0005420
 def difficulty_main(argv=None):
     "Console script `rft-difficulty`."
     run_cli('rft-difficulty', difficulty, argv)  # returns None: a console script passes its return value to sys.exit

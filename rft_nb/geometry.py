@@ -19,11 +19,13 @@ def box_area(b) -> float:
     "Area of `[x1, y1, x2, y2]`, 0 for an inverted or degenerate box."
     return max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])
 
+# %% ../nbs/02_geometry.ipynb #ddd10027
 def box_intersection(a, b) -> float:
     "Area of the overlap of two boxes (0 when they do not overlap with positive width and height)."
     iw, ih = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
     return iw * ih if iw > 0 and ih > 0 else 0.0
 
+# %% ../nbs/02_geometry.ipynb #0b232f43
 def box_iou(a, b) -> float:
     "Intersection over union; 0 when the boxes do not overlap with positive width and height."
     inter = box_intersection(a, b)
@@ -31,6 +33,7 @@ def box_iou(a, b) -> float:
     union = box_area(a) + box_area(b) - inter
     return inter / union if union > 0 else 0.0
 
+# %% ../nbs/02_geometry.ipynb #8108e008
 def box_giou(a, b) -> float:
     "Generalised IoU in [-1, 1]."
     iou = box_iou(a, b)
@@ -40,10 +43,12 @@ def box_giou(a, b) -> float:
     if hull <= 0: return iou
     return iou - (hull - union) / hull
 
+# %% ../nbs/02_geometry.ipynb #d341f374
 def clip_box(b, width: float, height: float) -> list[float]:
     "The box clipped to the image."
     return [min(max(b[0], 0.0), width), min(max(b[1], 0.0), height), min(max(b[2], 0.0), width), min(max(b[3], 0.0), height)]
 
+# %% ../nbs/02_geometry.ipynb #76092f7e
 def box_problem(b, width: float | None = None, height: float | None = None) -> str | None:
     "Why `b` is not a valid canonical box (wrong length, non-finite, inverted, zero area, outside the image), or None."
     try: vals = [float(v) for v in b]
@@ -75,6 +80,7 @@ def match_boxes_loop(preds: list, gts: list, thr: float = 0.5) -> list[float]:
         else: out.append(0.0)
     return out
 
+# %% ../nbs/02_geometry.ipynb #66a8c0c2
 def iou_matrix(a, b) -> np.ndarray:
     "IoU of every box in `a` (n, 4) with every box in `b` (m, 4); 0 without positive overlap."
     a = np.asarray(a, dtype=float).reshape(-1, 4)
@@ -88,6 +94,7 @@ def iou_matrix(a, b) -> np.ndarray:
     with np.errstate(divide='ignore', invalid='ignore'):
         return np.where(inter > 0, inter / np.where(union > 0, union, 1.0), 0.0)
 
+# %% ../nbs/02_geometry.ipynb #0864f2a6
 def match_boxes(preds: list, gts: list, thr: float = 0.5) -> list[float]:
     "Same result as `match_boxes_loop`, with a numpy IoU matrix for larger inputs."
     if len(preds) * len(gts) < 64: return match_boxes_loop(preds, gts, thr)

@@ -19,6 +19,7 @@ def thread_timeout(seconds: int) -> int | None:
     "math-verify's signal-based timeout only works in the main thread; elsewhere run without it."
     return seconds if threading.current_thread() is threading.main_thread() else None
 
+# %% ../nbs/11_mathverify.ipynb #ac407ab3
 @lru_cache(maxsize=4096)
 def parse_solution(sol: str) -> list:
     "`math_verify.parse(sol)` (5 s timeout in the main thread), cached: a solution repeats for the G completions."
@@ -58,6 +59,7 @@ def extraction_plan() -> list | None:
     return [[(pat, cfg, _need(pat.pattern, cfg, pr, boxed, env)) for pat, cfg, pr in grp]
             for _, grp in groupby(pats, key=lambda x: x[2])]
 
+# %% ../nbs/11_mathverify.ipynb #58b54d0a
 def _can_match(need, s: str, low) -> bool:
     "False only when no match of a pattern needing `need` can exist in `s` (`low`: `s.lower()` for ASCII `s`)."
     if need is None: return True
@@ -66,6 +68,7 @@ def _can_match(need, s: str, low) -> bool:
     if need == 'latex': return '$' in s or '\\' in s or '[' in s
     return _DIGIT.search(s) is not None
 
+# %% ../nbs/11_mathverify.ipynb #14316bf5
 def _expr(m):
     "math-verify's `extract_expr`, with plain numbers built directly (the value `sympify` gives them)."
     import math_verify.parser as P
@@ -81,6 +84,7 @@ def _expr(m):
             if d: return (-Float(d[2]) if d[1] else Float(d[2])), s
     return P.extract_expr(m)
 
+# %% ../nbs/11_mathverify.ipynb #64f6f692
 def _extract(pred: str, plan) -> list:
     "math-verify's `extract_target_from_pred` ('first_match' fallback, 'any_match'), skipping hopeless patterns."
     import math_verify.parser as P
@@ -102,6 +106,7 @@ def _extract(pred: str, plan) -> list:
     if fallbacks: found.append(fallbacks[0])
     return found
 
+# %% ../nbs/11_mathverify.ipynb #465e3b86
 def fast_parse(text: str, timeout_s: int | None) -> list:
     "`math_verify.parse(text, parsing_timeout=timeout_s)` with the default configuration: the same result, faster."
     from math_verify import parse
@@ -116,6 +121,7 @@ def fast_parse(text: str, timeout_s: int | None) -> list:
     except Exception: return []
     except TimeoutException: return []
 
+# %% ../nbs/11_mathverify.ipynb #9e3c7980
 def fast_verify(gold: list, target: list, timeout_s: int | None) -> bool:
     "`float(verify(gold, target)) > 0`; lists of only sympy integers and strings are decided directly."
     from sympy import Integer
@@ -134,6 +140,7 @@ def math_verify_shortcut_uncached(text: str, sol: str) -> bool:
         return fast_verify(fast_parse(text, thread_timeout(5)), target, thread_timeout(5))
     except Exception: return False
 
+# %% ../nbs/11_mathverify.ipynb #d4a0a03d
 _cached = lru_cache(maxsize=2048)(math_verify_shortcut_uncached)
 
 def math_verify_shortcut(text: str, sol: str) -> bool:

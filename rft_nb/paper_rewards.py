@@ -32,6 +32,7 @@ def vrft_extract_bbox(s: str):
     try: return json.loads(content.replace("'", '"'))
     except json.JSONDecodeError: return None
 
+# %% ../nbs/12_paper_rewards.ipynb #130c8961
 def vrft_iou(b1, b2) -> float:
     "Visual-RFT's `calculate_iou`: 0 unless the boxes overlap with positive width and height."
     x1, y1, x2, y2 = b1
@@ -41,6 +42,7 @@ def vrft_iou(b1, b2) -> float:
     inter = (xi2 - xi1) * (yi2 - yi1)
     return inter / ((x2 - x1) * (y2 - y1) + (a2 - a1) * (c2 - c1) - inter)
 
+# %% ../nbs/12_paper_rewards.ipynb #53778e0b
 def _exact_in_float(v) -> bool:
     if type(v) is int: return abs(v) < 2 ** 24
     return type(v) is float and math.isfinite(v)
@@ -52,6 +54,7 @@ def _plain_boxes(bs) -> bool:
         if b[2] <= b[0] or b[3] <= b[1]: return False
     return True
 
+# %% ../nbs/12_paper_rewards.ipynb #f5b1bb45
 def vrft_match(gt: list, pred: list, thr: float = 0.5) -> list[tuple]:
     "Visual-RFT's `sort_and_calculate_iou`: (IoU or 0, confidence) per prediction, greedy in confidence order."
     ps = sorted(pred, key=lambda x: x['Confidence'], reverse=True)
@@ -73,6 +76,7 @@ def vrft_match(gt: list, pred: list, thr: float = 0.5) -> list[tuple]:
         else: res.append((0, p['Confidence']))
     return res
 
+# %% ../nbs/12_paper_rewards.ipynb #84a0ff92
 def _vrft_detection(text: str, sol: str):
     "(gt, iou_results) as both Visual-RFT detection rewards compute them, or None when the answer scores 0."
     ans = '<answer>' + paper_answer(text) + '</answer>'
@@ -88,6 +92,7 @@ def _vrft_detection(text: str, sol: str):
             uniq.append(b)
     return gt, vrft_match(gt, uniq)
 
+# %% ../nbs/12_paper_rewards.ipynb #d959a4b1
 def _vrft_sums(res) -> tuple:
     "(sum of IoUs, sum of confidence terms): both their `compute_reward_*` compute both, so either fails alike."
     iou_sum, conf_sum = 0.0, 0.0
@@ -96,6 +101,7 @@ def _vrft_sums(res) -> tuple:
         conf_sum += (1 - iou) * (1 - c) if iou == 0 else c
     return iou_sum, conf_sum
 
+# %% ../nbs/12_paper_rewards.ipynb #3226a563
 def visual_rft_iou_row(text: str, sol: str) -> float:
     "Visual-RFT `grpo.py::accuracy_reward_iou`: sum of matched IoUs / max(#gt, #pred), at most 1."
     if math_verify_shortcut(text, sol): return 1.0
@@ -108,6 +114,7 @@ def visual_rft_iou_row(text: str, sol: str) -> float:
         return 1.0 if reward > 1 else reward
     except Exception: return 0.0
 
+# %% ../nbs/12_paper_rewards.ipynb #f535f8b1
 def visual_rft_confidence_row(text: str, sol: str) -> float:
     "Visual-RFT `grpo.py::accuracy_reward_confidence`: mean of c (matched) or 1 - c (unmatched), in [0, 1]."
     if math_verify_shortcut(text, sol): return 1.0
@@ -122,6 +129,7 @@ def visual_rft_confidence_row(text: str, sol: str) -> float:
         return reward
     except Exception: return 0.0
 
+# %% ../nbs/12_paper_rewards.ipynb #d69d059b
 visual_rft_iou = register('visual_rft_iou', visual_rft_iou_row, tasks=['detection'], raw=True)
 visual_rft_confidence = register('visual_rft_confidence', visual_rft_confidence_row, tasks=['detection'], raw=True)
 
@@ -146,6 +154,7 @@ def lisa_corners(s: str) -> list[tuple[float, float]]:
     firsts = [(int(x1) / 1000, int(y1) / 1000) for x1, y1, x2, y2 in found]
     return firsts + [(int(x2) / 1000, int(y2) / 1000) for x1, y1, x2, y2 in found]
 
+# %% ../nbs/12_paper_rewards.ipynb #8cd22c5e
 def lisa_giou_plus_one(gt_bbox, student_bbox) -> float:
     "Visual-RFT `grpo_lisa.py::compute_giou` (GIoU + 1 on the raw corners items 0 and 1), transcribed."
     x1_gt, y1_gt = gt_bbox[0]
@@ -163,6 +172,7 @@ def lisa_giou_plus_one(gt_bbox, student_bbox) -> float:
     giou = iou - (c_area - union_area) / c_area if c_area > 0 else iou
     return giou + 1
 
+# %% ../nbs/12_paper_rewards.ipynb #58bc719d
 def visual_rft_giou_row(text: str, sol: str) -> float:
     "Visual-RFT `grpo_lisa.py::accuracy_reward`: GIoU + 1 of their corner list, 2.0 on identical answers."
     if math_verify_shortcut(text, sol): return 1.0
@@ -182,6 +192,7 @@ def reason_rft_accuracy_row(text: str, sol: str) -> float:
     if m is None and math_verify_shortcut(text, sol): return 1.0
     return 0.0
 
+# %% ../nbs/12_paper_rewards.ipynb #ab47d5d3
 def reason_rft_tolerance_row(text: str, sol: str, lo: float = 0.05, hi: float = 0.20) -> float:
     "Reason-RFT `reward.py::math_accuracy_reward`: cosine band on float answers, else string equality."
     reward = 0.0
@@ -203,6 +214,7 @@ def reason_rft_tolerance_row(text: str, sol: str, lo: float = 0.05, hi: float = 
     if reward == 0.0 and m is None and math_verify_shortcut(text, sol): reward = 1.0
     return reward
 
+# %% ../nbs/12_paper_rewards.ipynb #01e1a98c
 reason_rft_accuracy = register('reason_rft_accuracy', reason_rft_accuracy_row, tasks=['counting', 'geometry'], raw=True)
 reason_rft_tolerance = register('reason_rft_tolerance', reason_rft_tolerance_row, tasks=['counting', 'geometry'], raw=True)
 
@@ -226,6 +238,7 @@ def trance_four_pass(pred, gt, item_score: float, passes: int = 4) -> float:
         reward += n * item_score * w
     return reward
 
+# %% ../nbs/12_paper_rewards.ipynb #0d684bea
 def _trance_item(text: str, sol: str):
     "(unique pred, unique gt, item score) as their `extract_items` gives them, or None where they divide by zero."
     found, gt = trance_steps(paper_answer(text, dotall=True)), trance_steps(sol)
@@ -233,16 +246,19 @@ def _trance_item(text: str, sol: str):
     pred, gts = set(found), set(gt)
     return pred, gts, (len(pred) / len(found)) / max(len(pred), len(gts))
 
+# %% ../nbs/12_paper_rewards.ipynb #c69c577e
 def trance_exact_row(text: str, sol: str) -> float:
     "Reason-RFT `reward.py::only_full_func_accuracy_reward`: item score per exactly right step, duplicate penalty."
     r = _trance_item(text, sol)
     return 0.0 if r is None else trance_four_pass(*r, passes=1)
 
+# %% ../nbs/12_paper_rewards.ipynb #9a0b7cf0
 def trance_partial_row(text: str, sol: str) -> float:
     "Reason-RFT `reward.py::func_accuracy_reward`: four greedy passes, duplicate penalty."
     r = _trance_item(text, sol)
     return 0.0 if r is None else trance_four_pass(*r)
 
+# %% ../nbs/12_paper_rewards.ipynb #9f2cb204
 trance_exact = register('trance_exact', trance_exact_row, tasks=['trance'], raw=True)
 trance_partial = register('trance_partial', trance_partial_row, tasks=['trance'], raw=True)
 
@@ -260,6 +276,7 @@ def reason_rft_eval_accuracy(completion: str, answer: str) -> float:
         return 1.0 if math_verify_shortcut(said, answer) else 0.0
     except Exception: return 0.0
 
+# %% ../nbs/12_paper_rewards.ipynb #7b7a467a
 def reason_rft_eval_trance(completion: str, answer: str) -> float:
     "Reason-RFT `cal_score_benchmarks_for_open_source.py::get_score_trance`: four passes, no duplicate penalty."
     pred, gt = set(trance_steps(paper_answer(completion))), set(trance_steps(answer))

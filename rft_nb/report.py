@@ -33,6 +33,7 @@ def load_log_history(src) -> list[dict]:
         if p is None: raise FileNotFoundError(f"{src}: no trainer_state.json (nor in a checkpoint-* folder)")
     return json.loads(Path(p).read_text())['log_history']
 
+# %% ../nbs/32_report.ipynb #2dbe4f05
 def curve_keys(history: list[dict]) -> list[str]:
     "Default keys to plot: overall reward, each reward's mean, and accuracy keys."
     keys = list(dict.fromkeys(k for h in history for k in h))
@@ -40,12 +41,14 @@ def curve_keys(history: list[dict]) -> list[str]:
     pick += [k for k in keys if 'acc' in k.lower() and k not in pick]
     return pick
 
+# %% ../nbs/32_report.ipynb #7a34c86c
 def _smooth(ys, w):
     if w <= 1: return ys
     out, acc = [], []
     for y in ys: acc.append(y); acc = acc[-w:]; out.append(sum(acc) / len(acc))
     return out
 
+# %% ../nbs/32_report.ipynb #cdeb1c6c
 def plot_curves(src, keys: list[str] | None = None, smooth: int = 1, out=None, title: str | None = None):
     "One panel per logged key against the step (moving average over `smooth` points); saved to `out` if given."
     hist = load_log_history(src)
@@ -76,6 +79,7 @@ def reward_health_keys(history: list[dict]) -> list[str]:
     have = {k for h in history for k in h}
     return [k for k in HEALTH_KEYS if k in have] + sorted(k for k in have if k.startswith('rewards/') and k.endswith(('/mean', '/std')))
 
+# %% ../nbs/32_report.ipynb #b173d1e4
 def plot_reward_health(src, out=None, smooth: int = 1, title: str | None = 'GRPO reward health'):
     "`plot_curves` of the `reward_health_keys` of a run (folder, trainer_state.json or log list): is the batch still teaching?"
     hist = load_log_history(src)
@@ -84,12 +88,14 @@ def plot_reward_health(src, out=None, smooth: int = 1, title: str | None = 'GRPO
     return plot_curves(hist, keys, smooth, out, title)
 
 
+# %% ../nbs/32_report.ipynb #4411510d
 def hack_keys(history: list[dict]) -> list[str]:
     "The `hack/*` curves a GRPO log has (the hack watch's signs), in the watch's order."
     from rft_nb.hack_watch import SIGNS
     have = {k for h in history for k in h}
     return [f'hack/{s}' for s in SIGNS if f'hack/{s}' in have]
 
+# %% ../nbs/32_report.ipynb #2df3c915
 def plot_hack_watch(src, out=None, smooth: int = 1, title: str | None = 'Hack watch'):
     "`plot_curves` of a run's `hack/*` values, each sign's threshold dashed: which hack grows, and since when?"
     from rft_nb.hack_watch import SIGNS
@@ -146,6 +152,7 @@ def draw_boxes(image, pred_boxes=(), gt_boxes=(), width: int = 2):
         if len(b) > 4: d.text((float(b[0]) + 2, float(b[1]) + 1), f"{b[4]:.2f}", fill=PRED_COLOR)
     return im
 
+# %% ../nbs/32_report.ipynb #3ba3700c
 def box_gallery(preds: list[dict], rows, n: int = 8, cols: int = 4, out=None):
     "A grid of detection / grounding predictions drawn on their images (rows: a dataset or {id: row})."
     byid = rows if isinstance(rows, dict) else {r['id']: r for r in rows}
@@ -176,6 +183,7 @@ def read_rollouts(path) -> list[dict]:
         if isinstance(r, dict): out.append(r)
     return out
 
+# %% ../nbs/32_report.ipynb #537f5b0a
 def read_rollout_images(path) -> dict:
     "`{prompt id: record}` of the thumbnails `RolloutRecorder` writes beside a rollout JSONL (`<stem>_images.jsonl`; empty if none)."
     p = Path(path)
@@ -183,6 +191,7 @@ def read_rollout_images(path) -> dict:
     if not p.is_file(): return {}
     return {str(r['id']): r for r in read_rollouts(p) if 'id' in r and 'thumb' in r}
 
+# %% ../nbs/32_report.ipynb #9da75bf4
 def predicted_marks(completion: str, rec: dict) -> dict:
     "Predicted boxes (canonical pixels) of a completion, for a prompt record with `task`, `image_size` and `box_convention`; {} if the task has none."
     from rft_nb.rewards import extract_answer
@@ -196,6 +205,7 @@ def predicted_marks(completion: str, rec: dict) -> dict:
     except Exception: return {}  # model output is data: a completion that does not parse draws nothing
     return {'boxes': [[round(float(v), 1) for v in b[:4]] for b in boxes]}
 
+# %% ../nbs/32_report.ipynb #be4e3fcc
 def _svg_thumb(key: str, size, marks: dict, px: int) -> str:
     "An inline SVG: the thumbnail (set by the page's script from its image store) with the predicted boxes / points over it."
     w, h = (float(v) for v in size)
@@ -208,6 +218,7 @@ def _svg_thumb(key: str, size, marks: dict, px: int) -> str:
     return (f'<svg class="{cls}" viewBox="0 0 {w:g} {h:g}" width="{w * s:.0f}" height="{h * s:.0f}">'
             f'<image data-img="{key}" width="{w:g}" height="{h:g}" preserveAspectRatio="none"/>{shapes}</svg>')
 
+# %% ../nbs/32_report.ipynb #c21397fa
 def _thumb_data_url(src, base: Path | None, size: int) -> str | None:
     try:
         if isinstance(src, str) and not src.startswith('data:') and base is not None and not Path(src).is_absolute() and (base / src).is_file():
@@ -217,6 +228,7 @@ def _thumb_data_url(src, base: Path | None, size: int) -> str | None:
         return 'data:image/png;base64,' + base64.b64encode(buf.getvalue()).decode()
     except Exception: return None
 
+# %% ../nbs/32_report.ipynb #85ab83c9
 _ANS_HL = re.compile(r'(&lt;answer&gt;)(.*?)(&lt;/answer&gt;)', re.S)
 
 _CSS = """
@@ -233,6 +245,7 @@ td.prompt pre{color:#555} mark{background:#fff2a8} tr.hack td{background:#fdecea
 .hk{display:inline-block;padding:2px 6px;margin:1px;border-radius:4px;font-size:11px;font-weight:600;background:#b71c1c;color:#fff} .rw{display:inline-block;min-width:64px;padding:2px 6px;margin:1px;border-radius:4px;font-weight:600;color:#fff}
 """
 
+# %% ../nbs/32_report.ipynb #d2d63f07
 _JS = """
 const rows=[...document.querySelectorAll('#rows tbody tr')], names=JSON.parse(document.getElementById('names').textContent);
 const imgs=JSON.parse(document.getElementById('imgs').textContent);
@@ -276,12 +289,14 @@ document.getElementById('sort').addEventListener('change',()=>{sortRows();apply(
 sortRows(); apply();
 """
 
+# %% ../nbs/32_report.ipynb #8682b9a4
 def _color(v: float, lo: float, hi: float) -> str:
     t = 0.5 if hi <= lo else min(1.0, max(0.0, (v - lo) / (hi - lo)))
     return f"hsl({int(120 * t)},65%,{38 + int(4 * (1 - t))}%)"
 
 _GROUP_NAMES = {'zero_std': 'group: all rewards equal', 'too_easy': 'group: too easy', 'too_hard': 'group: too hard'}
 
+# %% ../nbs/32_report.ipynb #ee7b1957
 def rollout_html(rollouts, title: str = 'Rollouts', max_rows: int | None = 5000, thumb: int = 256, base_dir=None,
                  images: dict | None = None, # {prompt id: thumbnail record} (default: the `<stem>_images.jsonl` beside a rollout file)
                  thumb_px: int = 112) -> str: # displayed size of a prompt thumbnail
@@ -349,6 +364,7 @@ def rollout_html(rollouts, title: str = 'Rollouts', max_rows: int | None = 5000,
             f'<script type="application/json" id="names">{js_json(names)}</script><script type="application/json" id="imgs">{js_json(imgs)}</script>'
             f'<script>{_JS}</script></body></html>')
 
+# %% ../nbs/32_report.ipynb #ee4e1fc4
 def write_rollout_viewer(src, out=None, title: str | None = None, **kw) -> Path:
     "Write the viewer of rollout JSONL `src` to `out` (default: `src` with suffix .html)."
     src = Path(src); out = Path(out) if out else src.with_suffix('.html')
