@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse, functools, json, math, re, sys
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
-from .train import ConfigError, LANGUAGE_LORA_TARGETS, lora_target_regex, pick_backend, choose_generation_engine, missing_inputs
+from .train import ConfigError, lora_target_regex, pick_backend, choose_generation_engine, missing_inputs
 from .stack import architecture_for
-from .families import get_family
+from .families import get_family, VISION_MODULES
 
 GIB = 2 ** 30
 
@@ -109,7 +109,9 @@ def meta_model(hub_id: str, config_json: str | None = None):
     with torch.device('meta'):
         return AutoModelForImageTextToText.from_config(config, dtype=torch.bfloat16)
 
-def is_vision(name: str) -> bool: return '.visual.' in f".{name}."
+def is_vision(name: str) -> bool:
+    "Whether parameter or module `name` belongs to the vision side (a family's `vision_modules`: tower, merger, projector)."
+    return any(f".{m}." in f".{name}." for m in VISION_MODULES)
 
 # %% ../nbs/21_plan.ipynb #ae3b4218
 @dataclass

@@ -14,13 +14,13 @@ from typing import Any, NamedTuple
 from .config import load_settings, run_cli, InputError   # first: rft_nb quiets known library notices on import
 from .models import resolve_model_path, load_processor, patch_trl_for_cpu, weight_bars, ModelLoadError
 from .hack_watch import HackWatch, HackStop
+from .families import ALL_VISION_TOKENS, LANGUAGE_LORA_TARGETS, VISION_LORA_TARGETS, VISION_MODULES, model_type_from_name
 from trl import GRPOConfig, SFTConfig
 
 log = logging.getLogger('rft_nb.train')
 
 # %% auto #0
-__all__ = ['log', 'ALGORITHMS', 'LANGUAGE_LORA_TARGETS', 'VISION_MODULES', 'VISION_LORA_TARGETS', 'GENERATION_ENGINES',
-           'VISION_SPECIAL_TOKENS', 'PROMPT_ALIGNED', 'REF_LOGP_PAD', 'COMPLETION_ALIGNED', 'FULL_ALIGNED',
+__all__ = ['log', 'ALGORITHMS', 'GENERATION_ENGINES', 'PROMPT_ALIGNED', 'REF_LOGP_PAD', 'COMPLETION_ALIGNED', 'FULL_ALIGNED',
            'TRL_READ_AGAINST', 'TRL_PRIVATE_METHODS', 'TRL_PRIVATE_UTILS', 'TRL_REWARD_METRICS', 'RUN_LOGS',
            'COMMON_TRL_FIELDS', 'SamplingArgs', 'RFTArgs', 'RFTSFTConfig', 'RFTGRPOConfig', 'ConfigError',
            'parse_config', 'given', 'world_size', 'pick_backend', 'check_config', 'unsloth_vllm_problems',
@@ -114,11 +114,6 @@ class SamplingArgs:
 
 
 # %% ../nbs/20_train.ipynb #7e8073fc
-LANGUAGE_LORA_TARGETS = r'.*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)'
-VISION_MODULES = ('visual', 'vision_tower', 'multi_modal_projector')  # Qwen's tower (with its merger); Gemma 3's tower, projector
-VISION_LORA_TARGETS = (r'.*(visual|vision_tower).*\.(qkv|attn\.proj|q_proj|k_proj|v_proj|out_proj|fc1|fc2|linear_fc1|linear_fc2'
-                       r'|gate_proj|up_proj|down_proj|mlp\.0|mlp\.2)')
-
 @dataclass
 class RFTArgs:
     "The project's training fields, shared by SFT and GRPO."
@@ -280,7 +275,7 @@ def pick_generation_engine(requested: str, backend: str, model_types: list[str],
 # %% ../nbs/20_train.ipynb #95f4162c
 def model_types_for(name_or_path: str, settings=None) -> tuple[list[str], str | None, str]:
     "(model types, architecture, where from) of a checkpoint, from its config.json if it is on disk, else from its name."
-    from rft_nb.stack import config_model_types, model_type_from_name, architecture_for
+    from rft_nb.stack import config_model_types, architecture_for
     st = settings or load_settings()
     name = str(name_or_path)
     for cand in [Path(name).expanduser(), st.path('models_dir') / name, st.path('output_dir') / name]:
@@ -438,14 +433,11 @@ def load_unsloth_model(args, path, engine: str | None = None):
     return model, proc
 
 # %% ../nbs/20_train.ipynb #ba20fd88
-VISION_SPECIAL_TOKENS = ('<|image_pad|>', '<|video_pad|>', '<|vision_start|>', '<|vision_end|>',   # Qwen2-VL ... Qwen3.5
-                         '<start_of_image>', '<end_of_image>', '<image_soft_token>')                 # Gemma 3
-
 def suppress_vision_tokens(proc, generation_kwargs: dict | str | None = None) -> dict:
     "`generation_kwargs` with the processor's vision special tokens added to `suppress_tokens`."
     tok = getattr(proc, 'tokenizer', proc)
     kw = json.loads(generation_kwargs) if isinstance(generation_kwargs, str) else dict(generation_kwargs or {})
-    ids = [i for i in (tok.convert_tokens_to_ids(t) for t in VISION_SPECIAL_TOKENS) if isinstance(i, int) and i != tok.unk_token_id]
+    ids = [i for i in (tok.convert_tokens_to_ids(t) for t in ALL_VISION_TOKENS) if isinstance(i, int) and i != tok.unk_token_id]
     if ids: kw['suppress_tokens'] = sorted(set(kw.get('suppress_tokens') or []) | set(ids))
     return kw
 
