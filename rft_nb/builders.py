@@ -13,7 +13,8 @@ from PIL import Image
 from datasets import Dataset
 
 from .geometry import box_problem
-from .families import BoxConvention, from_model_box, to_model_box, answer_text, parse_answer_boxes, detection_answer, grounding_answer
+from .coords import BoxConvention, from_model_box, to_model_box
+from .families import answer_text, parse_answer_boxes, detection_answer, grounding_answer
 from .prompts import render_prompt, ensure_format_instruction, TRANCE_FUNCTIONS
 from .answers import THINK_RE, think_text
 from .schema import (TASKS, FEATURES, REPORT_NAME, DataError, BuildReport, make_row, validate_row, answer_problem,

@@ -13,12 +13,14 @@ import numpy as np
 from PIL import Image, ImageDraw
 from datasets import Dataset, DatasetDict
 
-from .families import BoxConvention, box_units_text, from_model_box
+from .coords import BoxConvention, from_model_box
+from .families import box_units_text
 from .geometry import box_problem
 from .prompts import FORMAT_INSTRUCTION, ensure_format_instruction
 from .schema import FEATURES, DataError, BuildReport, make_row, validate_row, save_dataset, resolve_image, _image_value
+from .coords import to_model_point, from_model_points
 from .spatial import (POINTS_FORMAT, TRACE_FORMAT, POINT_UNITS, REFSPATIAL_SUFFIX, point_units_text, points_answer,
-                            box_answer, to_model_point, from_model_points, parse_points, parse_box, load_mask, mask_size, mask_png,
+                            box_answer, parse_points, parse_box, load_mask, mask_size, mask_png,
                             mask_point, depth_image)
 from .synthetic import COLORS, draw_shape
 

@@ -10,94 +10,19 @@ import math, re
 from dataclasses import dataclass
 
 from .config import InputError
+from .coords import smart_resize, QWEN2_MIN_PIXELS, QWEN2_MAX_PIXELS, BoxConvention, to_model_box, from_model_box
 from .geometry import box_problem, box_area, clip_box
 from .answers import (completion_text, extract_answer, no_objects, finite_box, parse_box_list, parse_one_box,
                             one_number, choice_letter, trance_steps)
 
 # %% auto #0
-__all__ = ['QWEN2_MIN_PIXELS', 'QWEN2_MAX_PIXELS', 'QWEN_VISION_TOKENS', 'LANGUAGE_LINEARS', 'FAMILIES', 'ALL_VISION_TOKENS',
-           'VISION_MODULES', 'LANGUAGE_LORA_TARGETS', 'VISION_LORA_TARGETS', 'OTHER_NAME_PATTERNS', 'PROBE_FILE',
-           'PROBE_WHAT', 'NORM1000_UNITS', 'smart_resize', 'BoxConvention', 'to_model_box', 'from_model_box',
-           'ModelFamily', 'UnknownFamilyError', 'get_family', 'model_type_of', 'family_of', 'convention_for_model',
+__all__ = ['QWEN_VISION_TOKENS', 'LANGUAGE_LINEARS', 'FAMILIES', 'ALL_VISION_TOKENS', 'VISION_MODULES', 'LANGUAGE_LORA_TARGETS',
+           'VISION_LORA_TARGETS', 'OTHER_NAME_PATTERNS', 'PROBE_FILE', 'PROBE_WHAT', 'NORM1000_UNITS', 'ModelFamily',
+           'UnknownFamilyError', 'get_family', 'model_type_of', 'family_of', 'convention_for_model',
            'model_type_from_name', 'opens_think', 'full_completion', 'processor_pixels', 'ModelView', 'find_probe',
            'probe_warnings', 'box_units_text', 'detection_answer', 'grounding_answer', 'answer_text',
            'parse_answer_boxes', 'render_row_for_convention', 'render_for_convention', 'solution_boxes', 'pred_boxes',
            'pred_box', 'parse_completion']
-
-# %% ../nbs/04_families.ipynb #c1e21ec5
-def smart_resize(height: int, width: int, factor: int = 28, min_pixels: int = 56 * 56, max_pixels: int = 14 * 14 * 4 * 1280) -> tuple[int, int]:
-    "Qwen2-VL / Qwen2.5-VL resize: sides multiples of `factor`, area within [min_pixels, max_pixels], aspect kept."
-    if min(height, width) <= 0: raise InputError(f"image size must be positive, got {height}x{width}")
-    if max(height, width) / min(height, width) > 200:
-        raise InputError(f"absolute aspect ratio must be smaller than 200, got {max(height, width) / min(height, width)}")
-    h_bar, w_bar = round(height / factor) * factor, round(width / factor) * factor
-    if h_bar * w_bar > max_pixels:
-        beta = math.sqrt((height * width) / max_pixels)
-        h_bar = max(factor, math.floor(height / beta / factor) * factor)
-        w_bar = max(factor, math.floor(width / beta / factor) * factor)
-    elif h_bar * w_bar < min_pixels:
-        beta = math.sqrt(min_pixels / (height * width))
-        h_bar = math.ceil(height * beta / factor) * factor
-        w_bar = math.ceil(width * beta / factor) * factor
-    return h_bar, w_bar
-
-# %% ../nbs/04_families.ipynb #bff095f0
-QWEN2_MIN_PIXELS = 4 * 28 * 28        # 3,136: Qwen2-VL / Qwen2.5-VL preprocessor_config.json "min_pixels"
-QWEN2_MAX_PIXELS = 16384 * 28 * 28    # 12,845,056: their "max_pixels" (4 to 16,384 image tokens)
-
-# %% ../nbs/04_families.ipynb #fa978f16
-@dataclass(frozen=True)
-class BoxConvention:
-    "How a model writes boxes: `norm1000`, `norm1`, `pixel` (original image) or `resized` (pixels after `smart_resize`)."
-    kind: str = 'norm1000'
-    factor: int = 28
-    min_pixels: int = QWEN2_MIN_PIXELS     # a bare `resized` means Qwen2.5-VL's processor limits
-    max_pixels: int = QWEN2_MAX_PIXELS
-
-    KINDS = ('norm1000', 'norm1', 'pixel', 'resized')
-
-    def __post_init__(self):
-        if self.kind not in self.KINDS: raise InputError(f"unknown box convention {self.kind!r}; known: {', '.join(self.KINDS)}")
-
-    def __str__(self):
-        return f"resized-{self.factor}-{self.min_pixels}-{self.max_pixels}" if self.kind == 'resized' else self.kind
-
-    @classmethod
-    def parse(cls, s: str | 'BoxConvention') -> 'BoxConvention':
-        "A convention from its string form (or itself)."
-        if isinstance(s, BoxConvention): return s
-        s = str(s).strip()
-        if s.startswith('resized'):
-            parts = s.split('-')[1:]
-            try: f, mn, mx = (int(p) for p in parts) if parts else (28, QWEN2_MIN_PIXELS, QWEN2_MAX_PIXELS)
-            except ValueError: raise InputError(f"bad box convention {s!r}; expected resized-FACTOR-MINPIXELS-MAXPIXELS") from None
-            return cls('resized', f, mn, mx)
-        return cls(s)
-
-    def scale(self, width: int, height: int) -> tuple[float, float]:
-        "Multipliers (sx, sy) from canonical pixels to this convention for an image of `width` x `height`."
-        if self.kind == 'pixel': return 1.0, 1.0
-        if self.kind == 'norm1000': return 1000 / width, 1000 / height
-        if self.kind == 'norm1': return 1 / width, 1 / height
-        rh, rw = smart_resize(height, width, self.factor, self.min_pixels, self.max_pixels)
-        return rw / width, rh / height
-
-    @property
-    def integer(self) -> bool: return self.kind in ('norm1000', 'resized', 'pixel')
-
-# %% ../nbs/04_families.ipynb #37268e4c
-def to_model_box(box, width: int, height: int, conv: str | BoxConvention = 'norm1000') -> list:
-    "Canonical `[x1, y1, x2, y2]` (original-image pixels) -> the model's convention (ints, except `norm1`)."
-    c = BoxConvention.parse(conv)
-    sx, sy = c.scale(width, height)
-    out = [box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy]
-    return [int(round(v)) for v in out] if c.integer else [round(v, 4) for v in out]
-
-def from_model_box(box, width: int, height: int, conv: str | BoxConvention = 'norm1000') -> list[float]:
-    "A box in the model's convention -> canonical `[x1, y1, x2, y2]` in original-image pixels (floats)."
-    c = BoxConvention.parse(conv)
-    sx, sy = c.scale(width, height)
-    return [float(box[0]) / sx, float(box[1]) / sy, float(box[2]) / sx, float(box[3]) / sy]
 
 # %% ../nbs/04_families.ipynb #9a7742d6
 QWEN_VISION_TOKENS = ('<|image_pad|>', '<|video_pad|>', '<|vision_start|>', '<|vision_end|>')
