@@ -1,4 +1,4 @@
-"""Points, traces and region masks in canonical pixels: each family's point convention, points parsed from completions (never evaluated), distances, and the embodied benchmarks' own metrics.
+"""Points, traces and region masks in canonical pixels: point prompts and answers in a model's convention (converted by `rft_nb.coords`), points parsed from completions (never evaluated), distances, and the embodied benchmarks' own metrics.
 
 Docs: https://rft-nb.github.io/rft_nb/spatial.html.md"""
 
