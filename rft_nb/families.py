@@ -53,6 +53,7 @@ class ModelFamily:
     vision_modules: tuple[str, ...] = ('visual',)    # the vision side's top-level modules (tower, merger, projector)
     lora_language: tuple[str, ...] = LANGUAGE_LINEARS  # the language model's linear layers LoRA adapts (regexes on the last name)
     lora_vision: tuple[str, ...] = ()           # the vision side's linear layers LoRA adapts with `finetune_vision_layers`
+    norm_fp32_out: bool = False                 # its language model's RMSNorm returns fp32 before the cast (activation memory)
 
     @property
     def factor(self) -> int:
@@ -111,7 +112,7 @@ FAMILIES: dict[str, ModelFamily] = {f.name: f for f in [
                 name_patterns=((r'qwen3[._-]?vl' + _MOE, 'qwen3_vl_moe'), (r'qwen3[._-]?vl', 'qwen3_vl')),
                 checkpoints=('Qwen/Qwen3-VL-2B-Instruct', 'Qwen/Qwen3-VL-4B-Instruct', 'Qwen/Qwen3-VL-8B-Instruct'),
                 **_QWEN3_VISION),
-    ModelFamily('qwen3.5', ('qwen3_5', 'qwen3_5_moe'), 'norm1000', 'norm1000', think_in_prompt=True,
+    ModelFamily('qwen3.5', ('qwen3_5', 'qwen3_5_moe'), 'norm1000', 'norm1000', think_in_prompt=True, norm_fp32_out=True,
                 name_patterns=((r'qwen3[._-]?5' + _MOE, 'qwen3_5_moe'), (r'qwen3[._-]?5', 'qwen3_5')),
                 checkpoints=('Qwen/Qwen3.5-2B', 'Qwen/Qwen3.5-4B', 'Qwen/Qwen3.5-9B'), **_QWEN3_VISION),
     ModelFamily('gemma3', ('gemma3',), 'norm1000', 'norm1000', 14, 4, 896 * 896, 896 * 896,

@@ -212,16 +212,18 @@ def test_tiny_models_plan_and_rendering_read_one_record(family, cache_dir):
     "For each family, the tiny model's files, rft-plan's image cost / vision count / LoRA targets, and rendered rows agree with its record."
     import re
     from rft_nb.families import ModelView, family_of, processor_pixels, grounding_answer
-    from rft_nb.plan import image_cost, meta_model, count_params, find_model
+    from rft_nb.plan import image_cost, meta_model, count_params, find_model, text_dims
     from rft_nb.rows import render_for_model
     from rft_nb.train import lora_target_regex
     from transformers.utils.constants import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
     f = FAMILIES[family]
-    # rft-plan on the family's committed configs: image tokens, vision patches and resized size at the record's pixel limits
+    # rft-plan on the family's committed configs: image tokens, vision patches and resized size at the record's pixel
+    # limits; the activation model's fp32 norms
     for ck in f.checkpoints:
         w, h = 640, 480
         sw, sh = f.seen_size(w, h)
         assert image_cost(find_model(ck)['config'], size=(h, w)) == (f.image_tokens(w, h), f.vision_patches(w, h), (sh, sw)), ck
+        assert text_dims(meta_model(ck)).norm_fp32_out == f.norm_fp32_out, ck
     # rendering: a row as the family's model reads it (no processor: the record's conventions and <think>)
     row = dict(id='g', task='grounding', problem='Find the red circle.', answer='(1,2),(3,4)', solution='', boxes=[[64, 48, 320, 240]],
                image_size=[640, 480], box_convention='norm1000')
