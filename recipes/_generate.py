@@ -35,18 +35,25 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent))
 from rft_nb.rewards import TASK_REWARDS  # noqa: E402  (the one table of which reward each task trains with)
 
-MODELS = {  # name -> checkpoint: the papers' models, then the families people fine-tune now (rft_nb.families)
-    'qwen2vl_2b': 'Qwen/Qwen2-VL-2B-Instruct', 'qwen2vl_7b': 'Qwen/Qwen2-VL-7B-Instruct',
-    'qwen25vl_3b': 'Qwen/Qwen2.5-VL-3B-Instruct', 'qwen25vl_7b': 'Qwen/Qwen2.5-VL-7B-Instruct',
-    'qwen3vl_2b': 'Qwen/Qwen3-VL-2B-Instruct', 'qwen3vl_4b': 'Qwen/Qwen3-VL-4B-Instruct',
-    'qwen3vl_8b': 'Qwen/Qwen3-VL-8B-Instruct',
-    'qwen35_2b': 'Qwen/Qwen3.5-2B', 'qwen35_4b': 'Qwen/Qwen3.5-4B', 'qwen35_9b': 'Qwen/Qwen3.5-9B'}
+from rft_nb.families import FAMILIES  # noqa: E402  (each family's checkpoints, and whether its template opens <think>)
+
+
+def recipe_name(hub_id: str) -> str:
+    "The recipe folder of a checkpoint: 'Qwen/Qwen2.5-VL-3B-Instruct' -> 'qwen25vl_3b'."
+    base, size = hub_id.split('/')[-1].lower().removesuffix('-instruct').rsplit('-', 1)
+    return base.replace('.', '').replace('-', '') + '_' + size
+
+
+# name -> checkpoint: the papers' models (Qwen2-VL, Qwen2.5-VL), then the families people fine-tune now, as the family
+# records list them (`ModelFamily.checkpoints` in rft_nb.families).
+MODELS = {recipe_name(ck): ck for f in FAMILIES.values() for ck in f.checkpoints}
 # The newer models get the papers' settings unchanged, so that a result on them is comparable with the papers' on
 # Qwen2-VL / Qwen2.5-VL: the same pixel cap (the processors' own minimum, 256 x 256 for Qwen3-VL / Qwen3.5, still
 # applies), learning rate, KL, sampling and batch. Visual-RFT's one model-size rule (4 generations instead of 8 for
-# its 7B) is applied to every model above 4B. Qwen3.5's chat template opens <think> in the generation prompt: the
-# papers' format reward (`format_paper`) scores 0 on every completion of such a model, so use the hardened recipe there.
-THINKING = {'qwen35_2b', 'qwen35_4b', 'qwen35_9b'}
+# its 7B) is applied to every model above 4B. A family whose chat template opens <think> in the generation prompt
+# (`ModelFamily.think_in_prompt`: Qwen3.5): the papers' format reward (`format_paper`) scores 0 on every completion of
+# such a model, so use the hardened recipe there.
+THINKING = {recipe_name(ck) for f in FAMILIES.values() if f.think_in_prompt for ck in f.checkpoints}
 LARGE = {m for m in MODELS if m.rsplit('_', 1)[1] in ('7b', '8b', '9b')}
 REASON_TASKS = {'counting': 'counting', 'structure': 'geometry', 'spatial': 'trance'}  # recipe folder -> row task
 VISUAL_TASKS = {'detection': 'detection', 'classification': 'classification', 'grounding': 'grounding'}
@@ -150,10 +157,10 @@ if __name__ == '__main__': main()
 # RefSpatial/2D/depth --point-format family --points-only --out data/embodied/refspatial` (each model is asked in its own
 # point convention; depth is the second image), and `rft-data embodied-synthetic pointing --out data/embodied-pointing`
 # (chains of thought with intermediate points: the only rows the process reward scores).
-SPATIAL_MODELS = {'qwen2vl_2b': 'Qwen/Qwen2-VL-2B-Instruct', 'qwen25vl_3b': 'Qwen/Qwen2.5-VL-3B-Instruct',
-                  'qwen3vl_2b': 'Qwen/Qwen3-VL-2B-Instruct', 'qwen3vl_4b': 'Qwen/Qwen3-VL-4B-Instruct', 'qwen35_2b': 'Qwen/Qwen3.5-2B'}
+SPATIAL_MODELS = {m: MODELS[m] for m in ('qwen2vl_2b', 'qwen25vl_3b', 'qwen3vl_2b', 'qwen3vl_4b', 'qwen35_2b')}
 SPATIAL_REWARDS = {'outcome': ['format', 'pointing', 'point_distance'],
                    'process': ['format', 'pointing', 'point_distance', 'spatial_process']}
+SPATIAL_BATCH = dict(per_device_train_batch_size=8, gradient_accumulation_steps=2)   # both hardware setups
 SPATIAL_SFT = dict(learning_rate=1.0e-5, lr_scheduler_type='cosine', warmup_steps=100, num_train_epochs=1, image_max_pixels=401408,
                    sft_mode='cot', stage_part='sft', stage_sft_fraction=0.5)
 SPATIAL_GRPO = dict(learning_rate=1.0e-6, beta=0.04, temperature=1.0, num_generations=8, max_completion_length=384,
@@ -163,7 +170,7 @@ SPATIAL_GRPO = dict(learning_rate=1.0e-6, beta=0.04, temperature=1.0, num_genera
 def spatial_main():
     for m, ck in SPATIAL_MODELS.items():
         for hw, hwd in HARDWARE.items():
-            base = dict(model_name_or_path=ck, **COMMON, **hwd, **BATCH[hw])
+            base = dict(model_name_or_path=ck, **COMMON, use_system_prompt=True, **hwd, **SPATIAL_BATCH)
             d = HERE / m / 'spatial_referring' / hw
             for data in ('embodied/refspatial', 'embodied-pointing'):
                 tag = 'refspatial' if data == 'embodied/refspatial' else 'synthetic'

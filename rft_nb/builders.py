@@ -10,7 +10,8 @@ import fnmatch, json, re
 from pathlib import Path
 
 from .geometry import box_problem
-from .families import BoxConvention, from_model_box, answer_text, parse_answer_boxes
+from .coords import BoxConvention, from_model_box
+from .families import answer_text, parse_answer_boxes
 from .prompts import ensure_format_instruction, TRANCE_FUNCTIONS
 from .answers import STEP_PATTERN, THINK_RE, think_text
 from .schema import TASKS, DataError, BuildReport, make_row, answer_problem, resolve_image, _image_value

@@ -13,12 +13,14 @@ import numpy as np
 from PIL import Image
 from datasets import DatasetDict
 
-from .families import BoxConvention, box_units_text, from_model_box
+from .coords import BoxConvention, from_model_box
+from .families import box_units_text
 from .geometry import box_problem
 from .prompts import ensure_format_instruction
 from .schema import DataError, BuildReport, make_row, save_dataset, resolve_image, _image_value
+from .coords import from_model_points
 from .spatial import (POINTS_FORMAT, TRACE_FORMAT, POINT_UNITS, REFSPATIAL_SUFFIX, point_units_text, points_answer,
-                            box_answer, from_model_points, parse_points, parse_box, load_mask, mask_point, depth_image)
+                            box_answer, parse_points, parse_box, load_mask, mask_point, depth_image)
 from .records import read_records, guard_rows, emit_rows, build_records, record_id
 from .scenes import png_value
 

@@ -11,10 +11,11 @@ import json, math, random
 import numpy as np
 from PIL import Image, ImageDraw
 
+from .coords import to_model_point
 from .families import box_units_text
 from .prompts import FORMAT_INSTRUCTION
 from .schema import make_row
-from .spatial import (TRACE_FORMAT, point_units_text, points_answer, box_answer, to_model_point, load_mask, mask_png,
+from .spatial import (TRACE_FORMAT, point_units_text, points_answer, box_answer, load_mask, mask_png,
                             mask_point, depth_image)
 from .scenes import png_value, scene_rng, check_split, SceneSet
 from .synthetic import COLORS, draw_shape

@@ -11,10 +11,11 @@ from functools import lru_cache, partial
 
 import numpy as np
 
-from .families import BoxConvention, from_model_box
+from .coords import BoxConvention, from_model_box
 from .reward_core import register
 from .answers import completion_text, extract_answer
-from .spatial import (NUM, parse_points, parse_box, from_model_points, from_model_point, to_model_point, load_mask,
+from .coords import from_model_points, from_model_point, to_model_point
+from .spatial import (NUM, parse_points, parse_box, load_mask,
                             point_in_mask, distance_to_mask, distance_to_box, diagonal, distance_to_reward, discrete_frechet,
                             hausdorff, resampled_rmse)
 

@@ -11,10 +11,10 @@ from pathlib import Path
 from .config import load_settings   # first: rft_nb quiets known library notices on import
 from .models import resolve_model_path, load_processor, weight_bars, ModelLoadError
 from .recipe import ConfigError, RFTSFTConfig
+from .families import ALL_VISION_TOKENS, LANGUAGE_LORA_TARGETS, VISION_LORA_TARGETS, VISION_MODULES, model_type_from_name
 
 # %% auto #0
-__all__ = ['GENERATION_ENGINES', 'LANGUAGE_LORA_TARGETS', 'VISION_MODULES', 'VISION_LORA_TARGETS', 'VISION_SPECIAL_TOKENS',
-           'world_size', 'pick_backend', 'check_config', 'unsloth_vllm_problems', 'trl_vllm_problems',
+__all__ = ['GENERATION_ENGINES', 'world_size', 'pick_backend', 'check_config', 'unsloth_vllm_problems', 'trl_vllm_problems',
            'pick_generation_engine', 'model_types_for', 'choose_generation_engine', 'apply_generation_engine',
            'lora_target_regex', 'load_trl_model', 'unsloth_load_kwargs', 'unsloth_peft_kwargs', 'load_unsloth_model',
            'suppress_vision_tokens', 'run_settings', 'missing_inputs', 'dry_run']
@@ -97,7 +97,7 @@ def pick_generation_engine(requested: str, backend: str, model_types: list[str],
 # %% ../nbs/18_engines.ipynb #95f4162c
 def model_types_for(name_or_path: str, settings=None) -> tuple[list[str], str | None, str]:
     "(model types, architecture, where from) of a checkpoint, from its config.json if it is on disk, else from its name."
-    from rft_nb.stack import config_model_types, model_type_from_name, architecture_for
+    from rft_nb.stack import config_model_types, architecture_for
     st = settings or load_settings()
     name = str(name_or_path)
     for cand in [Path(name).expanduser(), st.path('models_dir') / name, st.path('output_dir') / name]:
@@ -129,11 +129,6 @@ def apply_generation_engine(args, engine: str):
     if engine == 'trl_vllm': args.vllm_mode = 'colocate'
 
 # %% ../nbs/18_engines.ipynb #4f1145b1
-LANGUAGE_LORA_TARGETS = r'.*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)'
-VISION_MODULES = ('visual', 'vision_tower', 'multi_modal_projector')  # Qwen's tower (with its merger); Gemma 3's tower, projector
-VISION_LORA_TARGETS = (r'.*(visual|vision_tower).*\.(qkv|attn\.proj|q_proj|k_proj|v_proj|out_proj|fc1|fc2|linear_fc1|linear_fc2'
-                       r'|gate_proj|up_proj|down_proj|mlp\.0|mlp\.2)')
-
 def lora_target_regex(finetune_vision_layers: bool) -> str:
     "PEFT `target_modules` regex: the language model's linear layers, and the vision tower's if asked."
     return f"({LANGUAGE_LORA_TARGETS})|({VISION_LORA_TARGETS})" if finetune_vision_layers else LANGUAGE_LORA_TARGETS
@@ -189,14 +184,11 @@ def load_unsloth_model(args, path, engine: str | None = None):
     return model, proc
 
 # %% ../nbs/18_engines.ipynb #ba20fd88
-VISION_SPECIAL_TOKENS = ('<|image_pad|>', '<|video_pad|>', '<|vision_start|>', '<|vision_end|>',   # Qwen2-VL ... Qwen3.5
-                         '<start_of_image>', '<end_of_image>', '<image_soft_token>')                 # Gemma 3
-
 def suppress_vision_tokens(proc, generation_kwargs: dict | str | None = None) -> dict:
     "`generation_kwargs` with the processor's vision special tokens added to `suppress_tokens`."
     tok = getattr(proc, 'tokenizer', proc)
     kw = json.loads(generation_kwargs) if isinstance(generation_kwargs, str) else dict(generation_kwargs or {})
-    ids = [i for i in (tok.convert_tokens_to_ids(t) for t in VISION_SPECIAL_TOKENS) if isinstance(i, int) and i != tok.unk_token_id]
+    ids = [i for i in (tok.convert_tokens_to_ids(t) for t in ALL_VISION_TOKENS) if isinstance(i, int) and i != tok.unk_token_id]
     if ids: kw['suppress_tokens'] = sorted(set(kw.get('suppress_tokens') or []) | set(ids))
     return kw
 

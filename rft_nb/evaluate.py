@@ -10,7 +10,8 @@ import argparse, hashlib, json, os
 from pathlib import Path
 
 from .config import InputError, add_settings_args, settings_from_args, run_cli
-from .families import FAMILIES, BoxConvention, ModelView, get_family, family_of, find_probe, probe_warnings
+from .coords import BoxConvention
+from .families import FAMILIES, ModelView, get_family, family_of, find_probe, probe_warnings
 from .schema import DataError
 from .inference import SAMPLING, sampling_settings, run_inference, load_predictions, make_backend
 from .scoring import write_results, metrics_markdown, compare_runs, load_results

@@ -10,99 +10,27 @@ import math, re
 from dataclasses import dataclass
 
 from .config import InputError
+from .coords import smart_resize, QWEN2_MIN_PIXELS, QWEN2_MAX_PIXELS, BoxConvention, to_model_box, from_model_box
 from .geometry import box_problem, box_area, clip_box
 from .answers import (completion_text, extract_answer, no_objects, finite_box, parse_box_list, parse_one_box,
                             one_number, choice_letter, trance_steps, NUMBER_PATTERN)
 
 # %% auto #0
-__all__ = ['QWEN2_MIN_PIXELS', 'QWEN2_MAX_PIXELS', 'QWEN_VISION_TOKENS', 'FAMILIES', 'PROBE_FILE', 'PROBE_WHAT', 'NORM1000_UNITS',
-           'smart_resize', 'BoxConvention', 'to_model_box', 'from_model_box', 'ModelFamily', 'UnknownFamilyError',
-           'get_family', 'model_type_of', 'family_of', 'convention_for_model', 'opens_think', 'full_completion',
-           'processor_pixels', 'ModelView', 'find_probe', 'probe_warnings', 'box_units_text', 'detection_answer',
-           'grounding_answer', 'answer_text', 'parse_answer_boxes', 'render_row_for_convention',
-           'render_for_convention', 'solution_boxes', 'pred_boxes', 'pred_box', 'parse_completion']
-
-# %% ../nbs/04_families.ipynb #c1e21ec5
-def smart_resize(height: int, width: int, factor: int = 28, min_pixels: int = 56 * 56, max_pixels: int = 14 * 14 * 4 * 1280) -> tuple[int, int]:
-    "Qwen2-VL / Qwen2.5-VL resize: sides multiples of `factor`, area within [min_pixels, max_pixels], aspect kept."
-    if min(height, width) <= 0: raise InputError(f"image size must be positive, got {height}x{width}")
-    if max(height, width) / min(height, width) > 200:
-        raise InputError(f"absolute aspect ratio must be smaller than 200, got {max(height, width) / min(height, width)}")
-    h_bar, w_bar = round(height / factor) * factor, round(width / factor) * factor
-    if h_bar * w_bar > max_pixels:
-        beta = math.sqrt((height * width) / max_pixels)
-        h_bar = max(factor, math.floor(height / beta / factor) * factor)
-        w_bar = max(factor, math.floor(width / beta / factor) * factor)
-    elif h_bar * w_bar < min_pixels:
-        beta = math.sqrt(min_pixels / (height * width))
-        h_bar = math.ceil(height * beta / factor) * factor
-        w_bar = math.ceil(width * beta / factor) * factor
-    return h_bar, w_bar
-
-# %% ../nbs/04_families.ipynb #bff095f0
-QWEN2_MIN_PIXELS = 4 * 28 * 28        # 3,136: Qwen2-VL / Qwen2.5-VL preprocessor_config.json "min_pixels"
-QWEN2_MAX_PIXELS = 16384 * 28 * 28    # 12,845,056: their "max_pixels" (4 to 16,384 image tokens)
-
-# %% ../nbs/04_families.ipynb #fa978f16
-@dataclass(frozen=True)
-class BoxConvention:
-    "How a model writes boxes: `norm1000`, `norm1`, `pixel` (original image) or `resized` (pixels after `smart_resize`)."
-    kind: str = 'norm1000'
-    factor: int = 28
-    min_pixels: int = QWEN2_MIN_PIXELS     # a bare `resized` means Qwen2.5-VL's processor limits
-    max_pixels: int = QWEN2_MAX_PIXELS
-
-    KINDS = ('norm1000', 'norm1', 'pixel', 'resized')
-
-    def __post_init__(self):
-        if self.kind not in self.KINDS: raise InputError(f"unknown box convention {self.kind!r}; known: {', '.join(self.KINDS)}")
-
-    def __str__(self):
-        return f"resized-{self.factor}-{self.min_pixels}-{self.max_pixels}" if self.kind == 'resized' else self.kind
-
-    @classmethod
-    def parse(cls, s: str | 'BoxConvention') -> 'BoxConvention':
-        "A convention from its string form (or itself)."
-        if isinstance(s, BoxConvention): return s
-        s = str(s).strip()
-        if s.startswith('resized'):
-            parts = s.split('-')[1:]
-            try: f, mn, mx = (int(p) for p in parts) if parts else (28, QWEN2_MIN_PIXELS, QWEN2_MAX_PIXELS)
-            except ValueError: raise InputError(f"bad box convention {s!r}; expected resized-FACTOR-MINPIXELS-MAXPIXELS") from None
-            return cls('resized', f, mn, mx)
-        return cls(s)
-
-    def scale(self, width: int, height: int) -> tuple[float, float]:
-        "Multipliers (sx, sy) from canonical pixels to this convention for an image of `width` x `height`."
-        if self.kind == 'pixel': return 1.0, 1.0
-        if self.kind == 'norm1000': return 1000 / width, 1000 / height
-        if self.kind == 'norm1': return 1 / width, 1 / height
-        rh, rw = smart_resize(height, width, self.factor, self.min_pixels, self.max_pixels)
-        return rw / width, rh / height
-
-    @property
-    def integer(self) -> bool: return self.kind in ('norm1000', 'resized', 'pixel')
-
-# %% ../nbs/04_families.ipynb #37268e4c
-def to_model_box(box, width: int, height: int, conv: str | BoxConvention = 'norm1000') -> list:
-    "Canonical `[x1, y1, x2, y2]` (original-image pixels) -> the model's convention (ints, except `norm1`)."
-    c = BoxConvention.parse(conv)
-    sx, sy = c.scale(width, height)
-    out = [box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy]
-    return [int(round(v)) for v in out] if c.integer else [round(v, 4) for v in out]
-
-def from_model_box(box, width: int, height: int, conv: str | BoxConvention = 'norm1000') -> list[float]:
-    "A box in the model's convention -> canonical `[x1, y1, x2, y2]` in original-image pixels (floats)."
-    c = BoxConvention.parse(conv)
-    sx, sy = c.scale(width, height)
-    return [float(box[0]) / sx, float(box[1]) / sy, float(box[2]) / sx, float(box[3]) / sy]
+__all__ = ['QWEN_VISION_TOKENS', 'LANGUAGE_LINEARS', 'FAMILIES', 'ALL_VISION_TOKENS', 'VISION_MODULES', 'LANGUAGE_LORA_TARGETS',
+           'VISION_LORA_TARGETS', 'OTHER_NAME_PATTERNS', 'PROBE_FILE', 'PROBE_WHAT', 'NORM1000_UNITS', 'ModelFamily',
+           'UnknownFamilyError', 'get_family', 'model_type_of', 'family_of', 'convention_for_model',
+           'model_type_from_name', 'opens_think', 'full_completion', 'processor_pixels', 'ModelView', 'find_probe',
+           'probe_warnings', 'box_units_text', 'detection_answer', 'grounding_answer', 'answer_text',
+           'parse_answer_boxes', 'render_row_for_convention', 'render_for_convention', 'solution_boxes', 'pred_boxes',
+           'pred_box', 'parse_completion']
 
 # %% ../nbs/04_families.ipynb #9a7742d6
 QWEN_VISION_TOKENS = ('<|image_pad|>', '<|video_pad|>', '<|vision_start|>', '<|vision_end|>')
+LANGUAGE_LINEARS = ('q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj')  # attention and MLP
 
 @dataclass(frozen=True)
 class ModelFamily:
-    "What differs between VLM families: coordinates, resize rules, chat-template behaviour, generation engines."
+    "What differs between VLM families: names, coordinates, resize rules, chat template, vision modules and tokens, LoRA targets, engines."
     name: str                                   # short name, e.g. 'qwen2.5-vl'
     model_types: tuple[str, ...]                # transformers `model_type`s of the family
     box_kind: str = 'norm1000'                  # how it writes boxes: a `BoxConvention` kind
@@ -114,14 +42,28 @@ class ModelFamily:
     think_in_prompt: bool = False               # the generation prompt opens `<think>` (family default)
     engines: tuple[str, ...] = ('vllm', 'transformers')  # engines that serve it besides Unsloth's
     vision_tokens: tuple[str, ...] = QWEN_VISION_TOKENS    # placeholders a completion must never contain
-    examples: tuple[str, ...] = ()              # checkpoints of the family
     fixed_side: int | None = None               # every image resized to this square side (Gemma 3), else `smart_resize`
     tokens_per_image: int | None = None         # a fixed token count per image (Gemma 3), else from the resized grid
+    name_patterns: tuple[tuple[str, str], ...] = ()  # (regex on a lower-cased checkpoint name, model_type), specific first
+    checkpoints: tuple[str, ...] = ()           # hub checkpoints with committed configs (rft_nb/model_configs) and recipes
+    processor: str = 'Qwen2VLProcessor'         # the transformers processor class its checkpoints name
+    image_token: str = '<|image_pad|>'          # the placeholder the processor repeats once per image token
+    template_image_token: str = '<|image_pad|>' # what the chat template writes once per image
+    image_norm: float | None = None             # the processor's mean and std of every channel (None: CLIP's, its default)
+    vision_modules: tuple[str, ...] = ('visual',)    # the vision side's top-level modules (tower, merger, projector)
+    lora_language: tuple[str, ...] = LANGUAGE_LINEARS  # the language model's linear layers LoRA adapts (regexes on the last name)
+    lora_vision: tuple[str, ...] = ()           # the vision side's linear layers LoRA adapts with `finetune_vision_layers`
+    norm_fp32_out: bool = False                 # its language model's RMSNorm returns fp32 before the cast (activation memory)
 
     @property
     def factor(self) -> int:
         "Image sides are resized to multiples of this (patch x merge)."
         return self.patch_size * self.merge_size
+
+    @property
+    def takes_pixel_limits(self) -> bool:
+        "Whether its processor takes `min_pixels` / `max_pixels` (dynamic resolution), rather than one image size."
+        return self.fixed_side is None
 
     def box_convention(self, min_pixels: int | None = None, max_pixels: int | None = None) -> BoxConvention:
         "How this family writes boxes, for the given pixel limits (the processor's defaults when None)."
@@ -153,18 +95,32 @@ class ModelFamily:
         return (w // self.patch_size) * (h // self.patch_size)
 
 # %% ../nbs/04_families.ipynb #f23c2b68
+_QWEN3_VISION = dict(patch_size=16, merge_size=2, min_pixels=65536, max_pixels=16777216, processor='Qwen3VLProcessor',
+                     image_norm=0.5, lora_vision=('qkv', r'attn\.proj', 'linear_fc1', 'linear_fc2'))
+_MOE = r'.*-a\d+(\.\d+)?b'   # a MoE checkpoint names its active parameters: Qwen3-VL-30B-A3B
+
 FAMILIES: dict[str, ModelFamily] = {f.name: f for f in [
     ModelFamily('qwen2-vl', ('qwen2_vl',), 'norm1000', 'norm1000', 14, 2, QWEN2_MIN_PIXELS, QWEN2_MAX_PIXELS,
-                examples=('Qwen/Qwen2-VL-2B-Instruct', 'Qwen/Qwen2-VL-7B-Instruct')),
+                name_patterns=((r'qwen2[._-]?vl', 'qwen2_vl'),),
+                checkpoints=('Qwen/Qwen2-VL-2B-Instruct', 'Qwen/Qwen2-VL-7B-Instruct'),
+                lora_vision=('qkv', r'attn\.proj', 'fc1', 'fc2', r'mlp\.0', r'mlp\.2')),
     ModelFamily('qwen2.5-vl', ('qwen2_5_vl',), 'resized', 'resized', 14, 2, QWEN2_MIN_PIXELS, QWEN2_MAX_PIXELS,
-                examples=('Qwen/Qwen2.5-VL-3B-Instruct', 'Qwen/Qwen2.5-VL-7B-Instruct')),
-    ModelFamily('qwen3-vl', ('qwen3_vl', 'qwen3_vl_moe'), 'norm1000', 'norm1000', 16, 2, 65536, 16777216,
-                examples=('Qwen/Qwen3-VL-2B-Instruct', 'Qwen/Qwen3-VL-4B-Thinking', 'Qwen/Qwen3-VL-30B-A3B-Instruct')),
-    ModelFamily('qwen3.5', ('qwen3_5', 'qwen3_5_moe'), 'norm1000', 'norm1000', 16, 2, 65536, 16777216,
-                think_in_prompt=True, examples=('Qwen/Qwen3.5-2B', 'Qwen/Qwen3.5-9B')),
+                name_patterns=((r'qwen2[._-]?5[._-]?vl', 'qwen2_5_vl'),),
+                checkpoints=('Qwen/Qwen2.5-VL-3B-Instruct', 'Qwen/Qwen2.5-VL-7B-Instruct'),
+                lora_vision=('qkv', r'attn\.proj', 'gate_proj', 'up_proj', 'down_proj', r'mlp\.0', r'mlp\.2')),
+    ModelFamily('qwen3-vl', ('qwen3_vl', 'qwen3_vl_moe'), 'norm1000', 'norm1000',
+                name_patterns=((r'qwen3[._-]?vl' + _MOE, 'qwen3_vl_moe'), (r'qwen3[._-]?vl', 'qwen3_vl')),
+                checkpoints=('Qwen/Qwen3-VL-2B-Instruct', 'Qwen/Qwen3-VL-4B-Instruct', 'Qwen/Qwen3-VL-8B-Instruct'),
+                **_QWEN3_VISION),
+    ModelFamily('qwen3.5', ('qwen3_5', 'qwen3_5_moe'), 'norm1000', 'norm1000', think_in_prompt=True, norm_fp32_out=True,
+                name_patterns=((r'qwen3[._-]?5' + _MOE, 'qwen3_5_moe'), (r'qwen3[._-]?5', 'qwen3_5')),
+                checkpoints=('Qwen/Qwen3.5-2B', 'Qwen/Qwen3.5-4B', 'Qwen/Qwen3.5-9B'), **_QWEN3_VISION),
     ModelFamily('gemma3', ('gemma3',), 'norm1000', 'norm1000', 14, 4, 896 * 896, 896 * 896,
-                vision_tokens=('<start_of_image>', '<end_of_image>', '<image_soft_token>'),
-                examples=('google/gemma-3-4b-it', 'google/gemma-3-12b-it'), fixed_side=896, tokens_per_image=256),
+                vision_tokens=('<start_of_image>', '<end_of_image>', '<image_soft_token>'), fixed_side=896, tokens_per_image=256,
+                name_patterns=((r'gemma[._-]?3(?!n)', 'gemma3'),), processor='Gemma3Processor',
+                image_token='<image_soft_token>', template_image_token='<start_of_image>', image_norm=0.5,
+                vision_modules=('vision_tower', 'multi_modal_projector'),
+                lora_vision=('q_proj', 'k_proj', 'v_proj', 'out_proj', 'fc1', 'fc2')),
 ]}
 
 class UnknownFamilyError(InputError):
@@ -199,6 +155,25 @@ def family_of(path) -> ModelFamily:
 def convention_for_model(model_type: str, min_pixels: int | None = None, max_pixels: int | None = None) -> BoxConvention:
     "The box convention a model type writes (its family's), for the given pixel limits."
     return get_family(model_type).box_convention(min_pixels, max_pixels)
+
+# %% ../nbs/04_families.ipynb #fa7de040
+def _every(field: str) -> tuple:
+    "The values of one field over every family, each once, in family order."
+    return tuple(dict.fromkeys(v for f in FAMILIES.values() for v in getattr(f, field)))
+
+ALL_VISION_TOKENS = _every('vision_tokens')   # what generation suppresses, whatever the family
+VISION_MODULES = _every('vision_modules')      # frozen when only the language model is fine-tuned
+LANGUAGE_LORA_TARGETS = rf".*language_model.*\.({'|'.join(_every('lora_language'))})"
+VISION_LORA_TARGETS = rf".*({'|'.join(VISION_MODULES)}).*\.({'|'.join(_every('lora_vision'))})"
+
+OTHER_NAME_PATTERNS = (  # checkpoints no family here covers, whose generation engine the GPU stack still decides
+    (r'smolvlm', 'smolvlm'), (r'idefics3', 'idefics3'), (r'llava[._-]?(v1[._-]6|next)', 'llava_next'))
+
+def model_type_from_name(name: str) -> str | None:
+    "The model_type a checkpoint name suggests (`Qwen/Qwen2-VL-2B-Instruct` -> `qwen2_vl`), or None."
+    n = str(name).lower()
+    patterns = [p for f in FAMILIES.values() for p in f.name_patterns] + list(OTHER_NAME_PATTERNS)
+    return next((t for rx, t in patterns if re.search(rx, n)), None)
 
 # %% ../nbs/04_families.ipynb #4570b558
 def opens_think(processor_or_tokenizer, default: bool = False) -> bool:

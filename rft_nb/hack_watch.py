@@ -11,9 +11,10 @@ from collections import Counter
 from dataclasses import dataclass
 from .answers import (completion_text, extract_answer, paper_answer, parse_box_list, parse_one_box, finite_box,
                             trance_steps)
-from .families import from_model_box
+from .coords import from_model_box
 from .geometry import iou_matrix, clip_box
-from .spatial import parse_points, from_model_points
+from .coords import from_model_points
+from .spatial import parse_points
 from .reward_core import REWARDS, REWARD_RANGES
 from .hardened_rewards import named_classes, repetition_row, box_space, gt_boxes, HUGE_BOX, BIG_GT
 from .rewards import HACKS

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from functools import lru_cache, partial
 from .answers import (MAX_ANSWER, choice_letter, extract_answer, finite_box, no_objects, norm_label,
                             one_number, paper_answer, parse_box_list, parse_one_box, trance_steps, NUMBER)
-from .families import BoxConvention, from_model_box
+from .coords import BoxConvention, from_model_box
 from .geometry import match_boxes
 from .mathverify import parse_solution, thread_timeout
 from .paper_rewards import trance_four_pass

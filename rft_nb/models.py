@@ -12,16 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from .config import load_settings, add_settings_args, settings_from_args, InputError
 from .prompts import SYSTEM_PROMPT, PROMPTS, TRANCE_FUNCTIONS, render_prompt
+from .families import FAMILIES, ModelFamily, get_family, UnknownFamilyError
 
 # %% auto #0
 __all__ = ['SPECIAL_TOKENS', 'THINK_TOKENS', 'GEMMA3_SPECIAL_TOKENS', 'QWEN2_SPLIT', 'QWEN3_5_SPLIT', 'WORDS', 'CHAT_TEMPLATE',
-           'QWEN3_VL_TEMPLATE', 'QWEN3_VL_THINKING_TEMPLATE', 'QWEN3_5_TEMPLATE', 'GEMMA3_TEMPLATE',
-           'QWEN_VISION_TOKENS', 'TINY_FAMILIES', 'FAMILIES', 'QWEN3_PROCESSOR_TYPES', 'PRESETS', 'TINY_MODELS',
-           'IMAGE_MIN_PIXELS', 'IMAGE_MAX_PIXELS', 'SMALL_WEIGHTS', 'tokenizer_corpus', 'TinyFamily', 'build_tokenizer',
-           'ImageOnlyQwenVLProcessor', 'ImageOnlyQwen3VLProcessor', 'image_only_processor_class', 'tiny_processor',
-           'parse_tiny_name', 'tiny_config', 'weight_bars', 'build_tiny', 'tiny_model_path', 'ModelLoadError',
-           'resolve_model_path', 'load_processor', 'load_model', 'TorchChunkedLogProb', 'patch_trl_for_cpu',
-           'build_tiny_cli']
+           'QWEN3_VL_TEMPLATE', 'QWEN3_VL_THINKING_TEMPLATE', 'QWEN3_5_TEMPLATE', 'GEMMA3_TEMPLATE', 'TINY_SIDES',
+           'TINY_FAMILIES', 'IMAGE_ONLY_PROCESSORS', 'PRESETS', 'TINY_MODELS', 'SMALL_WEIGHTS', 'tokenizer_corpus',
+           'TinyFamily', 'build_tokenizer', 'ImageOnlyQwenVLProcessor', 'ImageOnlyQwen3VLProcessor',
+           'image_only_processor_class', 'tiny_processor', 'parse_tiny_name', 'tiny_config', 'weight_bars',
+           'build_tiny', 'tiny_model_path', 'ModelLoadError', 'resolve_model_path', 'load_processor', 'load_model',
+           'TorchChunkedLogProb', 'patch_trl_for_cpu', 'build_tiny_cli']
 
 # %% ../nbs/05_models.ipynb #1cde7363
 SPECIAL_TOKENS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>', '<|vision_start|>', '<|vision_end|>',
@@ -248,14 +248,15 @@ GEMMA3_TEMPLATE = """\
 {%- if add_generation_prompt -%}{{- '<start_of_turn>model\\n' -}}{%- endif -%}"""
 
 # %% ../nbs/05_models.ipynb #30177548
-QWEN_VISION_TOKENS = ('<|vision_start|>', '<|vision_end|>', '<|image_pad|>', '<|video_pad|>')
+TINY_SIDES = (2, 8)   # a tiny dynamic-resolution image: area between (2 x factor)^2 and (8 x factor)^2 pixels
 
 @dataclass(frozen=True)
 class TinyFamily:
-    "How tiny models of one family are built: architecture, tokenizer, chat template, image processing."
-    model_type: str                          # transformers `model_type` of the checkpoint
+    "How tiny models of one family are built: the family's record (`rft_nb.families`), and its tiny tokenizer, template and image sizes."
+    family: str                              # the `ModelFamily` (a key of `rft_nb.families.FAMILIES`) whose facts it takes
     chat_template: str
-    thinking: bool = False                   # the generation prompt opens a think block (`<think>\n`)
+    model_type: str | None = None            # one of the family's transformers `model_type`s (None: its first)
+    thinking: bool | None = None             # the generation prompt opens a think block (None: the family's `think_in_prompt`)
     special_tokens: tuple = tuple(SPECIAL_TOKENS)  # trained into the vocabulary first (ids 0, 1, ...)
     added_tokens: tuple = ()                 # ordinary (non-special) added tokens, e.g. Qwen3's <think> </think>
     split: str = QWEN2_SPLIT                 # pre-tokenizer regex
@@ -266,42 +267,55 @@ class TinyFamily:
     unk: str | None = None
     named_tokens: tuple = ()                 # (attribute, token) pairs the processor reads from the tokenizer
     stop_tokens: tuple = ()                  # more tokens that end a generation (generation_config.eos_token_id)
-    image_token: str = '<|image_pad|>'       # the placeholder repeated once per image token in the processed text
-    vision_tokens: tuple = QWEN_VISION_TOKENS  # placeholders and delimiters a model must never generate
-    patch_size: int = 14                     # vision patch side (px)
-    merge_size: int = 2                      # Qwen: patches merged per side into one token (resize factor = patch * merge)
-    min_pixels: int | None = 56 * 56         # Qwen: bounds of the resized image's area
-    max_pixels: int | None = 224 * 224
-    image_size: int | None = None            # Gemma 3: every image is resized to this square
-    image_tokens: int | None = None          # Gemma 3: tokens per image, whatever its size
-    image_norm: float | None = None          # mean and std of every channel (0.5); None: the image processor's default
+    image_size: int | None = None            # a fixed-size family (Gemma 3): every tiny image is resized to this square
+    image_tokens: int | None = None          # ... and costs this many tokens, whatever its size
+
+    def __post_init__(self):
+        f = self.record
+        if self.model_type is None: object.__setattr__(self, 'model_type', f.model_types[0])
+        if self.thinking is None: object.__setattr__(self, 'thinking', f.think_in_prompt)
+        if self.model_type not in f.model_types: raise ValueError(f"{self.model_type!r} is not a model type of {f.name}")
+
+    @property
+    def record(self) -> ModelFamily: return FAMILIES[self.family]
+
+    @property
+    def image_token(self) -> str: return self.record.image_token        # repeated once per image token
+    @property
+    def vision_tokens(self) -> tuple: return self.record.vision_tokens  # placeholders a model must never generate
+    @property
+    def patch_size(self) -> int: return self.record.patch_size
+    @property
+    def merge_size(self) -> int: return self.record.merge_size
+    @property
+    def image_norm(self) -> float | None: return self.record.image_norm
 
     @property
     def factor(self) -> int | None:
-        "Qwen's resize factor: image sides become multiples of it (None for a fixed image size)."
-        return self.patch_size * self.merge_size if self.image_tokens is None else None
+        "The resize factor: image sides become multiples of it (None for a fixed image size)."
+        return self.record.factor if self.record.takes_pixel_limits else None
 
-_QWEN3 = dict(added_tokens=tuple(THINK_TOKENS), patch_size=16, merge_size=2, min_pixels=64 * 64, max_pixels=256 * 256,
-              image_norm=0.5)
-_QWEN3_5 = dict(_QWEN3, chat_template=QWEN3_5_TEMPLATE, thinking=True, split=QWEN3_5_SPLIT, nfc=True)
+    @property
+    def min_pixels(self) -> int | None: return (TINY_SIDES[0] * self.factor) ** 2 if self.factor else None
+    @property
+    def max_pixels(self) -> int | None: return (TINY_SIDES[1] * self.factor) ** 2 if self.factor else None
+
+_QWEN3 = dict(added_tokens=tuple(THINK_TOKENS))
+_QWEN3_5 = dict(_QWEN3, chat_template=QWEN3_5_TEMPLATE, split=QWEN3_5_SPLIT, nfc=True)
 TINY_FAMILIES = {
-    'qwen2-vl': TinyFamily('qwen2_vl', CHAT_TEMPLATE),
-    'qwen2.5-vl': TinyFamily('qwen2_5_vl', CHAT_TEMPLATE),
-    'qwen3-vl': TinyFamily('qwen3_vl', QWEN3_VL_TEMPLATE, **_QWEN3),
-    'qwen3-vl-thinking': TinyFamily('qwen3_vl', QWEN3_VL_THINKING_TEMPLATE, thinking=True, **_QWEN3),
-    'qwen3-vl-moe': TinyFamily('qwen3_vl_moe', QWEN3_VL_TEMPLATE, **_QWEN3),
-    'qwen3.5': TinyFamily('qwen3_5', **_QWEN3_5),
-    'qwen3.5-moe': TinyFamily('qwen3_5_moe', **_QWEN3_5),
+    'qwen2-vl': TinyFamily('qwen2-vl', CHAT_TEMPLATE),
+    'qwen2.5-vl': TinyFamily('qwen2.5-vl', CHAT_TEMPLATE),
+    'qwen3-vl': TinyFamily('qwen3-vl', QWEN3_VL_TEMPLATE, **_QWEN3),
+    'qwen3-vl-thinking': TinyFamily('qwen3-vl', QWEN3_VL_THINKING_TEMPLATE, thinking=True, **_QWEN3),
+    'qwen3-vl-moe': TinyFamily('qwen3-vl', QWEN3_VL_TEMPLATE, 'qwen3_vl_moe', **_QWEN3),
+    'qwen3.5': TinyFamily('qwen3.5', **_QWEN3_5),
+    'qwen3.5-moe': TinyFamily('qwen3.5', model_type='qwen3_5_moe', **_QWEN3_5),
     'gemma3': TinyFamily('gemma3', GEMMA3_TEMPLATE, special_tokens=tuple(GEMMA3_SPECIAL_TOKENS), bos='<bos>', eos='<eos>',
                          pad='<pad>', unk='<unk>', stop_tokens=('<end_of_turn>',),
                          named_tokens=(('boi_token', '<start_of_image>'), ('eoi_token', '<end_of_image>'),
                                        ('image_token', '<image_soft_token>')),
-                         image_token='<image_soft_token>',
-                         vision_tokens=('<start_of_image>', '<end_of_image>', '<image_soft_token>'),
-                         patch_size=14, merge_size=0, min_pixels=None, max_pixels=None, image_size=112, image_tokens=16,
-                         image_norm=0.5),
+                         image_size=112, image_tokens=16),
 }
-FAMILIES = {name: f.model_type for name, f in TINY_FAMILIES.items()}
 
 # %% ../nbs/05_models.ipynb #3bb0bdd2
 def build_tokenizer(vocab_size: int = 1024, # BPE vocabulary including the 256 byte symbols and specials
@@ -360,18 +374,20 @@ class ImageOnlyQwen3VLProcessor(Qwen3VLProcessor):
 # `register`), so `AutoProcessor.from_pretrained` finds the class named in processor_config.json.
 AutoProcessor.register('rft_nb-image-only-qwen-vl', ImageOnlyQwenVLProcessor, exist_ok=True)
 AutoProcessor.register('rft_nb-image-only-qwen3-vl', ImageOnlyQwen3VLProcessor, exist_ok=True)
-QWEN3_PROCESSOR_TYPES = ('qwen3_vl', 'qwen3_vl_moe', 'qwen3_5', 'qwen3_5_moe')   # model types served by Qwen3VLProcessor
+IMAGE_ONLY_PROCESSORS = {'Qwen2VLProcessor': ImageOnlyQwenVLProcessor, 'Qwen3VLProcessor': ImageOnlyQwen3VLProcessor}
 
 def image_only_processor_class(model_type: str):
-    "The image-only Qwen processor class for checkpoints of `model_type`."
-    return ImageOnlyQwen3VLProcessor if model_type in QWEN3_PROCESSOR_TYPES else ImageOnlyQwenVLProcessor
+    "The image-only Qwen processor class for checkpoints of `model_type` (by its family's `processor`; Qwen2-VL's if none)."
+    try: name = get_family(model_type).processor
+    except UnknownFamilyError: name = None
+    return IMAGE_ONLY_PROCESSORS.get(name, ImageOnlyQwenVLProcessor)
 
 # %% ../nbs/05_models.ipynb #19d4672d
 def tiny_processor(family: str, tokenizer):
     "The processor of tiny `family` models: the family's PIL image processor (no torchvision) and `tokenizer`."
     f = TINY_FAMILIES[family]
     norm = dict(image_mean=[f.image_norm] * 3, image_std=[f.image_norm] * 3) if f.image_norm is not None else {}
-    if f.model_type == 'gemma3':
+    if f.record.processor == 'Gemma3Processor':
         from transformers import Gemma3Processor
         from transformers.models.gemma3.image_processing_pil_gemma3 import Gemma3ImageProcessorPil
         ip = Gemma3ImageProcessorPil(size={'height': f.image_size, 'width': f.image_size}, **norm)
@@ -388,7 +404,6 @@ PRESETS = {
     'small': dict(hidden=256, intermediate=768, layers=4, heads=4, kv_heads=2, v_depth=2, v_width=128, v_heads=4),
 }
 TINY_MODELS = [f"{p}-{f}" for p in PRESETS for f in TINY_FAMILIES]
-IMAGE_MIN_PIXELS, IMAGE_MAX_PIXELS = 56 * 56, 224 * 224   # the Qwen2-VL / Qwen2.5-VL models' bounds (each family: TINY_FAMILIES)
 
 def parse_tiny_name(name: str) -> tuple[str, str]:
     "(preset, family) of tiny model `name`, e.g. 'small-qwen3.5' -> ('small', 'qwen3.5')."
@@ -463,7 +478,7 @@ def tiny_config(name: str, tokenizer):
                 bos_token_id=tokenizer.bos_token_id, eos_token_id=ids['<|im_end|>'], pad_token_id=ids['<|endoftext|>'])
     tokens = dict(image_token_id=ids['<|image_pad|>'], video_token_id=ids['<|video_pad|>'],
                   vision_start_token_id=ids['<|vision_start|>'], vision_end_token_id=ids['<|vision_end|>'])
-    if f.model_type in QWEN3_PROCESSOR_TYPES: return _qwen3_config(p, f, text, tokens)
+    if f.family in ('qwen3-vl', 'qwen3.5'): return _qwen3_config(p, f, text, tokens)
     text.update(max_window_layers=p['layers'],
                 rope_parameters={'rope_type': 'default', 'rope_theta': 10000.0, 'mrope_section': _mrope_section(p['hidden'] // p['heads'])})
     if f.model_type == 'qwen2_vl':
@@ -567,7 +582,9 @@ def load_processor(path: str | Path, min_pixels: int | None = None, max_pixels: 
     path = Path(path)
     model_type = _check_vlm_dir(path).get('model_type', '')
     kw = {k: v for k, v in dict(min_pixels=min_pixels, max_pixels=max_pixels).items() if v is not None}
-    if kw and not model_type.startswith('qwen'):
+    try: takes_limits = get_family(model_type).takes_pixel_limits
+    except UnknownFamilyError: takes_limits = False
+    if kw and not takes_limits:
         raise ModelLoadError(f"{path}: min_pixels / max_pixels set Qwen's dynamic resolution; a {model_type!r} checkpoint "
                              f"resizes images its own way (leave image_min_pixels / image_max_pixels unset)")
     proc, err = None, None

@@ -10,7 +10,8 @@ import csv, json, random, re
 from pathlib import Path
 
 from .geometry import box_problem
-from .families import BoxConvention, answer_text, detection_answer, grounding_answer
+from .coords import BoxConvention
+from .families import answer_text, detection_answer, grounding_answer
 from .prompts import render_prompt, TRANCE_FUNCTIONS
 from .answers import STEP_PATTERN
 from .schema import DataError, BuildReport, make_row, resolve_image, _image_value

@@ -10,10 +10,9 @@ import argparse, functools, json, math, re, sys
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from .recipe import ConfigError
-from .engines import (LANGUAGE_LORA_TARGETS, lora_target_regex, pick_backend, choose_generation_engine,
-                            missing_inputs)
+from .engines import lora_target_regex, pick_backend, choose_generation_engine, missing_inputs
 from .stack import architecture_for
-from .families import get_family
+from .families import get_family, VISION_MODULES
 
 GIB = 2 ** 30
 
@@ -111,7 +110,9 @@ def meta_model(hub_id: str, config_json: str | None = None):
     with torch.device('meta'):
         return AutoModelForImageTextToText.from_config(config, dtype=torch.bfloat16)
 
-def is_vision(name: str) -> bool: return '.visual.' in f".{name}."
+def is_vision(name: str) -> bool:
+    "Whether parameter or module `name` belongs to the vision side (a family's `vision_modules`: tower, merger, projector)."
+    return any(f".{m}." in f".{name}." for m in VISION_MODULES)
 
 # %% ../nbs/21_plan.ipynb #ae3b4218
 @dataclass
@@ -269,8 +270,8 @@ class TextDims:
     head_dim: int
     vocab: int
     layer_types: tuple          # 'full_attention' / 'linear_attention' per layer
-    qk_norm: bool = False       # Qwen3-VL, Qwen3.5: RMSNorm on q and k per head
-    norm_fp32_out: bool = False # Qwen3.5's RMSNorm keeps its output in fp32 before the cast
+    qk_norm: bool = False       # RMSNorm on q and k per head (Qwen3-VL, Qwen3.5, Gemma 3)
+    norm_fp32_out: bool = False # the RMSNorm keeps its output in fp32 before the cast (the family's record: Qwen3.5)
     attn_gate: bool = False     # Qwen3.5: sigmoid output gate on full-attention layers
     lin_k_heads: int = 0        # Qwen3.5 Gated DeltaNet layers
     lin_v_heads: int = 0
@@ -279,14 +280,14 @@ class TextDims:
     conv_kernel: int = 0
 
 def text_dims(model) -> TextDims:
-    "The `TextDims` of a (meta) model, read from its resolved transformers config."
+    "The `TextDims` of a (meta) model, read from its resolved transformers config, its modules and its family's record."
     t = model.config.get_text_config()
     d = getattr(t, 'head_dim', None) or t.hidden_size // t.num_attention_heads
     types = tuple(getattr(t, 'layer_types', None) or ['full_attention'] * t.num_hidden_layers)
-    mt = t.model_type
+    qk_norm = any(n.endswith('.q_norm') for n, _ in model.named_modules() if not is_vision(n))
     lin = lambda k: getattr(t, k, 0) or 0
     return TextDims(t.hidden_size, t.intermediate_size, t.num_hidden_layers, t.num_attention_heads, t.num_key_value_heads,
-                    d, t.vocab_size, types, qk_norm=mt.startswith('qwen3'), norm_fp32_out=mt.startswith('qwen3_5'),
+                    d, t.vocab_size, types, qk_norm=qk_norm, norm_fp32_out=get_family(model.config.model_type).norm_fp32_out,
                     attn_gate=bool(getattr(t, 'attn_output_gate', False)), lin_k_heads=lin('linear_num_key_heads'),
                     lin_v_heads=lin('linear_num_value_heads'), lin_k_dim=lin('linear_key_head_dim'),
                     lin_v_dim=lin('linear_value_head_dim'), conv_kernel=lin('linear_conv_kernel_dim'))

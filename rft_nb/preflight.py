@@ -58,7 +58,7 @@ def token_counter(processor, view: ModelView) -> TokenCounter:
     from PIL import Image
     ph = getattr(processor, 'image_token_id', None)
     if ph is None:
-        name = getattr(processor, 'image_token', None) or view.family.vision_tokens[0]
+        name = getattr(processor, 'image_token', None) or view.family.template_image_token
         ph = processor.tokenizer.convert_tokens_to_ids(name)
     lo, hi = processor_pixels(processor)
     c = TokenCounter(processor, view, lo, hi, ph)

@@ -10,7 +10,8 @@ import argparse, json, os, re
 from pathlib import Path
 
 from .config import InputError, add_settings_args, settings_from_args, run_cli
-from .families import FAMILIES, BoxConvention, ModelView, get_family, family_of, processor_pixels
+from .coords import BoxConvention
+from .families import FAMILIES, ModelView, get_family, family_of, processor_pixels
 from .answers import completion_text, extract_answer
 from .spatial import point_units_text
 from .rows import render_for_model, row_prompt

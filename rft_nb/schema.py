@@ -17,7 +17,8 @@ from datasets import Dataset, DatasetDict, Features, Image, Sequence, Value
 from .config import InputError
 from .answers import extract_answer, one_number, choice_letter, trance_steps
 from .geometry import box_problem
-from .families import BoxConvention, answer_text
+from .coords import BoxConvention
+from .families import answer_text
 from .spatial import mask_size
 from .prompts import PROMPTS
 

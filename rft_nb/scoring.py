@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from .geometry import box_area, box_intersection
-from .families import parse_completion, from_model_box
+from .coords import from_model_box
+from .families import parse_completion
 from .schema import split_order
 from .paper_rewards import reason_rft_eval_accuracy, reason_rft_eval_trance
 from . import rewards as R
@@ -62,9 +63,9 @@ def score_completion(completion, row: dict) -> dict:
     return rec
 
 # %% ../nbs/30_scoring.ipynb #c0e1b002
-from .spatial import (EMBODIED_TASKS, parse_points, parse_box, from_model_points, load_mask, success_score,
+from .coords import BoxConvention, from_model_points
+from .spatial import (EMBODIED_TASKS, parse_points, parse_box, load_mask, success_score,
                             refspatial_success, trajectory_metrics, sharerobot_iou)
-from .families import BoxConvention
 import rft_nb.embodied_rewards   # registers the embodied rewards that `row_reward` reads by name
 
 def embodied_record(text: str, answer: str | None, row: dict) -> dict:

@@ -1,4 +1,4 @@
-"""Points, traces and region masks in canonical pixels: each family's point convention, points parsed from completions (never evaluated), distances, and the embodied benchmarks' own metrics.
+"""Points, traces and region masks in canonical pixels: point prompts and answers in a model's convention (converted by `rft_nb.coords`), points parsed from completions (never evaluated), distances, and the embodied benchmarks' own metrics.
 
 Docs: https://rft-nb.github.io/rft_nb/spatial.html.md"""
 
@@ -11,36 +11,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .families import BoxConvention, to_model_box, box_units_text
+from .coords import BoxConvention, to_model_box, to_model_point, from_model_point, from_model_points
+from .families import box_units_text
 
 # %% auto #0
 __all__ = ['POINTS_FORMAT', 'TRACE_FORMAT', 'POINT_UNITS', 'REFSPATIAL_SUFFIX', 'NUM', 'MAX_POINT_TEXT', 'MAX_BOX_PIXELS',
-           'EMBODIED_TASKS', 'POINT_STYLE', 'to_model_point', 'from_model_point', 'from_model_points',
-           'point_units_text', 'swap_units', 'points_answer', 'box_answer', 'parse_points', 'parse_box',
-           'convert_points_in_text', 'load_mask', 'mask_size', 'mask_png', 'mask_point', 'point_in_mask',
-           'distance_to_mask', 'distance_to_box', 'diagonal', 'distance_to_reward', 'discrete_frechet', 'hausdorff',
-           'trace_rmse', 'resample_trace', 'resampled_rmse', 'depth_image', 'refspatial_text2pts', 'refspatial_score',
-           'refspatial_success', 'success_score', 'trajectory_metrics', 'sharerobot_iou', 'render_embodied_row']
-
-# %% ../nbs/03_spatial.ipynb #cee6f3b5
-def to_model_point(p, width: int, height: int, conv='norm1000') -> list:
-    "Canonical `[x, y]` (original-image pixels) -> the model's convention (ints; 3 decimals for `norm1`)."
-    c = BoxConvention.parse(conv)
-    sx, sy = c.scale(width, height)
-    x, y = p[0] * sx, p[1] * sy
-    return [int(round(x)), int(round(y))] if c.integer else [round(x, 3), round(y, 3)]
-
-def from_model_point(p, width: int, height: int, conv='norm1000') -> list[float]:
-    "A point in the model's convention -> canonical `[x, y]` in original-image pixels (floats)."
-    return from_model_points([p], width, height, conv)[0]
-
-def from_model_points(points, width: int, height: int, conv='norm1000') -> list[list[float]]:
-    "Points in the model's convention -> canonical pixels (normalised ones as the benchmarks compute: `x * width`, `x / 1000 * width`)."
-    c = BoxConvention.parse(conv)
-    if c.kind == 'norm1': return [[float(p[0]) * width, float(p[1]) * height] for p in points]
-    if c.kind == 'norm1000': return [[float(p[0]) / 1000 * width, float(p[1]) / 1000 * height] for p in points]
-    sx, sy = c.scale(width, height)
-    return [[float(p[0]) / sx, float(p[1]) / sy] for p in points]
+           'EMBODIED_TASKS', 'POINT_STYLE', 'point_units_text', 'swap_units', 'points_answer', 'box_answer',
+           'parse_points', 'parse_box', 'convert_points_in_text', 'load_mask', 'mask_size', 'mask_png', 'mask_point',
+           'point_in_mask', 'distance_to_mask', 'distance_to_box', 'diagonal', 'distance_to_reward', 'discrete_frechet',
+           'hausdorff', 'trace_rmse', 'resample_trace', 'resampled_rmse', 'depth_image', 'refspatial_text2pts',
+           'refspatial_score', 'refspatial_success', 'success_score', 'trajectory_metrics', 'sharerobot_iou',
+           'render_embodied_row']
 
 # %% ../nbs/03_spatial.ipynb #f073b57f
 POINTS_FORMAT = ("Your answer should be formatted as a list of tuples, i.e. [(x1, y1)], where each tuple contains the x and y "

@@ -11,15 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['UNSLOTH_GATE_FILE', 'VLLM_REGISTRY_FILE', 'TRL_IMPORT_UTILS_FILE', 'STACK_FACTS_FILE', 'FACT_DISTS',
-           'MODEL_TYPE_PATTERNS', 'GPU_PYTHON', 'GPU_PLATFORMS', 'SOURCE_ONLY', 'WHEEL_DISTS', 'pyproject_path',
-           'requirements', 'canonical', 'pinned_version', 'wheels_dir', 'PackageSource', 'find_wheel',
-           'installed_source', 'package_source', 'module_literal', 'module_dict_keys', 'method_params', 'class_fields',
-           'call_keywords', 'unsloth_vllm_vlm_types', 'vllm_multimodal_architectures', 'trl_vllm_range',
-           'facts_from_sources', 'pinned_sources', 'write_stack_facts', 'StackFacts', 'read_stack_facts',
-           'config_model_types', 'model_type_from_name', 'architecture_for', 'ExtraConflict', 'gpu_install_set',
-           'find_python', 'resolve', 'sdist_requires', 'unmet', 'check_gpu_extra', 'check_gpu_extra_main',
-           'download_sources', 'main']
+__all__ = ['UNSLOTH_GATE_FILE', 'VLLM_REGISTRY_FILE', 'TRL_IMPORT_UTILS_FILE', 'STACK_FACTS_FILE', 'FACT_DISTS', 'GPU_PYTHON',
+           'GPU_PLATFORMS', 'SOURCE_ONLY', 'WHEEL_DISTS', 'pyproject_path', 'requirements', 'canonical',
+           'pinned_version', 'wheels_dir', 'PackageSource', 'find_wheel', 'installed_source', 'package_source',
+           'module_literal', 'module_dict_keys', 'method_params', 'class_fields', 'call_keywords',
+           'unsloth_vllm_vlm_types', 'vllm_multimodal_architectures', 'trl_vllm_range', 'facts_from_sources',
+           'pinned_sources', 'write_stack_facts', 'StackFacts', 'read_stack_facts', 'config_model_types',
+           'architecture_for', 'ExtraConflict', 'gpu_install_set', 'find_python', 'resolve', 'sdist_requires', 'unmet',
+           'check_gpu_extra', 'check_gpu_extra_main', 'download_sources', 'main']
 
 # %% ../nbs/03_stack.ipynb #00aa5a4c
 def pyproject_path() -> Path | None:
@@ -287,19 +286,6 @@ def config_model_types(cfg: dict) -> list[str]:
             todo += list(o.values())
         elif isinstance(o, list): todo += o
     return found
-
-MODEL_TYPE_PATTERNS = [  # (regex on the lower-cased name, model_type): the more specific first
-    (r'qwen3[._-]?5.*-a\d+(\.\d+)?b', 'qwen3_5_moe'), (r'qwen3[._-]?5', 'qwen3_5'),
-    (r'qwen3[._-]?vl.*-a\d+(\.\d+)?b', 'qwen3_vl_moe'), (r'qwen3[._-]?vl', 'qwen3_vl'),
-    (r'qwen2[._-]?5[._-]?vl', 'qwen2_5_vl'), (r'qwen2[._-]?vl', 'qwen2_vl'),
-    (r'smolvlm', 'smolvlm'), (r'idefics3', 'idefics3'),
-    (r'gemma[._-]?3(?!n)', 'gemma3'), (r'llava[._-]?(v1[._-]6|next)', 'llava_next'),
-]
-
-def model_type_from_name(name: str) -> str | None:
-    "The model_type a checkpoint name suggests (`Qwen/Qwen2-VL-2B-Instruct` -> `qwen2_vl`), or None."
-    n = str(name).lower()
-    return next((t for rx, t in MODEL_TYPE_PATTERNS if re.search(rx, n)), None)
 
 def architecture_for(model_type: str, cfg: dict | None = None) -> str | None:
     "The transformers class that serves `model_type` (config.json's `architectures` first)."

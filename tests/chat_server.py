@@ -42,7 +42,8 @@ class AnswerKey:
     name = 'answer-key'
     def __init__(self, rows, conv, bare: bool = False):
         from rft_nb.schema import to_pil
-        from rft_nb.families import BoxConvention, ModelView, get_family
+        from rft_nb.coords import BoxConvention
+        from rft_nb.families import ModelView, get_family
         c = BoxConvention.parse(conv)
         self.view = ModelView(get_family('qwen2-vl'), c, False, c)
         self.by_image = {to_pil(r['images'][0]).tobytes(): r for r in rows}   # PNG over the wire: the pixels come back unchanged

@@ -5,7 +5,8 @@ from pathlib import Path
 import datasets, pytest
 from PIL import Image
 
-from rft_nb.families import BoxConvention, render_for_convention, solution_boxes, grounding_answer, detection_answer
+from rft_nb.coords import BoxConvention
+from rft_nb.families import render_for_convention, solution_boxes, grounding_answer, detection_answer
 from rft_nb.builders import from_json
 from rft_nb.data_cli import main
 from rft_nb.schema import DataError, save_dataset, load_report, make_row

@@ -17,8 +17,9 @@ from PIL import Image
 import rft_nb.embodied_rewards as E
 from rft_nb.families import FAMILIES, ModelView, get_family
 from rft_nb.rewards import REWARDS, REWARD_RANGES, get_reward
+from rft_nb.coords import from_model_points
 from rft_nb.spatial import (REFSPATIAL_SUFFIX, POINT_UNITS, point_units_text, points_answer, discrete_frechet, hausdorff,
-                            refspatial_success, success_score, from_model_points, parse_points)
+                            refspatial_success, success_score, parse_points)
 from chat_server import chat_server, serve_chat
 
 EMBODIED_REWARDS = ['pointing', 'point_distance', 'trajectory', 'trajectory_dfd', 'trajectory_hd', 'trajectory_rmse', 'affordance',

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from rft_nb.families import to_model_box, from_model_box
+from rft_nb.coords import to_model_box, from_model_box
 from rft_nb.scoring import coco_detection_metrics, compute_metrics, score_completion, compare_runs
 from rft_nb.inference import load_predictions, run_inference, sampling_settings, VLLMBackend
 from rft_nb.evaluate import main, report_main

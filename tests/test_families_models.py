@@ -156,9 +156,9 @@ def test_sft_then_grpo(name, trained, train_env):
 
 def test_generation_never_writes_any_familys_vision_tokens():
     "GRPO's generation suppresses every family's image placeholders and delimiters (a generated one breaks the next forward)."
-    from rft_nb.engines import VISION_SPECIAL_TOKENS
+    from rft_nb.families import ALL_VISION_TOKENS
     for family, f in TINY_FAMILIES.items():
-        assert set(f.vision_tokens) <= set(VISION_SPECIAL_TOKENS), family
+        assert set(f.vision_tokens) <= set(ALL_VISION_TOKENS), family
         assert f.image_token in f.vision_tokens, family
 
 @pytest.mark.parametrize('name', ['tiny-qwen3-vl', 'tiny-qwen3.5', 'tiny-gemma3'])
@@ -173,3 +173,85 @@ def test_full_finetune_freezes_the_vision_side(name, cache_dir):
     frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
     assert frozen and all(('visual' in n or 'vision_tower' in n or 'multi_modal_projector' in n) for n in frozen)
     assert trainable and all('language_model' in n or n.startswith('lm_head') for n in trainable)
+
+# ---- one home per fact: the tiny models, rft-plan and rendering read the same family records (rft_nb.families)
+
+from rft_nb.families import FAMILIES
+
+def test_every_family_has_tiny_models_and_they_take_its_facts():
+    assert {t.family for t in TINY_FAMILIES.values()} == set(FAMILIES)
+    for key, t in TINY_FAMILIES.items():
+        f = FAMILIES[t.family]
+        assert t.record is f and t.model_type in f.model_types, key
+        assert (t.image_token, t.vision_tokens, t.patch_size, t.merge_size, t.image_norm) == \
+               (f.image_token, f.vision_tokens, f.patch_size, f.merge_size, f.image_norm), key
+        assert t.thinking == (f.think_in_prompt or key == 'qwen3-vl-thinking'), key   # the one variant with another template
+
+def test_committed_configs_and_recipes_are_the_records_checkpoints():
+    "rft-plan's committed configs, the recipe folders and the name rule all come from the records' `checkpoints`."
+    from rft_nb.plan import model_entries
+    from rft_nb.families import model_type_from_name, get_family
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('recipes_generate', ROOT / 'recipes' / '_generate.py')
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)   # its tables only: writing recipes is behind `__main__`
+    entries = model_entries()
+    assert set(entries) == {ck for f in FAMILIES.values() for ck in f.checkpoints}
+    for f in FAMILIES.values():
+        for ck in f.checkpoints:
+            assert get_family(entries[ck]['family']) is f and get_family(entries[ck]['config']['model_type']) is f, ck
+            assert model_type_from_name(ck) in f.model_types, ck
+            assert (ROOT / 'recipes' / gen.recipe_name(ck)).is_dir(), ck
+    assert set(gen.MODELS.values()) == set(entries)
+
+def _linears(model) -> list[str]:
+    return [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)]
+
+@pytest.mark.parametrize('family', list(FAMILIES))
+def test_tiny_models_plan_and_rendering_read_one_record(family, cache_dir):
+    "For each family, the tiny model's files, rft-plan's image cost / vision count / LoRA targets, and rendered rows agree with its record."
+    import re
+    from rft_nb.families import ModelView, family_of, processor_pixels, grounding_answer
+    from rft_nb.plan import image_cost, meta_model, count_params, find_model, text_dims
+    from rft_nb.rows import render_for_model
+    from rft_nb.engines import lora_target_regex
+    from transformers.utils.constants import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
+    f = FAMILIES[family]
+    # rft-plan on the family's committed configs: image tokens, vision patches and resized size at the record's pixel
+    # limits; the activation model's fp32 norms
+    for ck in f.checkpoints:
+        w, h = 640, 480
+        sw, sh = f.seen_size(w, h)
+        assert image_cost(find_model(ck)['config'], size=(h, w)) == (f.image_tokens(w, h), f.vision_patches(w, h), (sh, sw)), ck
+        assert text_dims(meta_model(ck)).norm_fp32_out == f.norm_fp32_out, ck
+    # rendering: a row as the family's model reads it (no processor: the record's conventions and <think>)
+    row = dict(id='g', task='grounding', problem='Find the red circle.', answer='(1,2),(3,4)', solution='', boxes=[[64, 48, 320, 240]],
+               image_size=[640, 480], box_convention='norm1000')
+    view = ModelView.of(family)
+    out = render_for_model(row, view)
+    assert out['answer'] == grounding_answer([64, 48, 320, 240], 640, 480, f.box_convention())
+    assert out['box_convention'] == str(f.box_convention()) and out['think_in_prompt'] == f.think_in_prompt
+    for name in [n for n in MATRIX if _family(n).family == family]:
+        t, path = _family(name), tiny_model_path(name, cache_dir=cache_dir)
+        # the tiny checkpoint: its model type leads back to the record; its processor is the record's class with its sizes
+        assert family_of(path) is f, name
+        proc = load_processor(path)
+        assert f.processor in [c.__name__ for c in type(proc).__mro__], name
+        ip = proc.image_processor
+        if f.takes_pixel_limits: assert (ip.patch_size, ip.merge_size) == (f.patch_size, f.merge_size), name
+        mean, std = ([f.image_norm] * 3,) * 2 if f.image_norm is not None else (OPENAI_CLIP_MEAN, OPENAI_CLIP_STD)
+        assert (list(ip.image_mean), list(ip.image_std)) == (list(mean), list(std)), name
+        ids = [proc.tokenizer.convert_tokens_to_ids(v) for v in f.vision_tokens]
+        assert len(set(ids)) == len(ids) and proc.tokenizer.unk_token_id not in ids, name
+        v = ModelView.of(family_of(path), proc)
+        assert v.convention == f.box_convention(*processor_pixels(proc)) and v.think_in_prompt == t.thinking, name
+        # rft-plan on the tiny checkpoint: what it counts as vision and what LoRA adapts are the record's modules
+        cfg = json.loads((path / 'config.json').read_text())
+        model = meta_model(name, json.dumps(cfg))
+        assert count_params(model).vision > 0, name
+        vision = [n for n in _linears(model) if n.startswith(tuple(f'model.{m}.' for m in f.vision_modules))]
+        language = [n for n in _linears(model) if '.language_model.' in n]
+        leaf = lambda names: re.compile(rf".*\.({'|'.join(names)})")
+        assert {n for n in _linears(model) if re.fullmatch(lora_target_regex(True), n)} == \
+               {n for n in vision if leaf(f.lora_vision).fullmatch(n)} | {n for n in language if leaf(f.lora_language).fullmatch(n)}, name
+        assert any(leaf(f.lora_vision).fullmatch(n) for n in vision), name

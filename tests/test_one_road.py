@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest, torch
 
-from rft_nb.families import ModelView, FAMILIES, get_family, detection_answer, grounding_answer, BoxConvention
+from rft_nb.coords import BoxConvention
+from rft_nb.families import ModelView, FAMILIES, get_family, detection_answer, grounding_answer
 from rft_nb.models import TINY_MODELS, tiny_model_path, load_processor
 from rft_nb.rows import to_grpo_rows, to_sft_rows, row_prompt, render_for_model
 from rft_nb.inference import TransformersBackend, model_inputs

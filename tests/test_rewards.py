@@ -349,7 +349,7 @@ CONVENTIONS = ['norm1000', 'norm1', 'pixel', 'resized-28-3136-401408', 'resized-
 @given(st.integers(200, 3000), st.integers(200, 3000), st.sampled_from(CONVENTIONS), st.floats(0.1, 0.9), st.floats(0.1, 0.9),
        st.floats(0, 1), st.floats(0, 1), st.sampled_from(['detection', 'grounding']))
 def test_convention_round_trip_scores_high(w, h, conv, fw, fh, fx, fy, task):
-    from rft_nb.families import to_model_box
+    from rft_nb.coords import to_model_box
     bw, bh = fw * w, fh * h
     x1, y1 = fx * (w - bw), fy * (h - bh)
     gt = [x1, y1, x1 + bw, y1 + bh]
