@@ -7,7 +7,7 @@ PKG = Path(__file__).resolve().parents[1] / 'rft_nb'
 # Layers, lowest first (../shared/design.md); a module may import only modules of its own layer or below.
 LAYERS = [
     {'config', 'prompts'},
-    {'geometry', 'answers', 'families', 'stack', 'spatial'},
+    {'geometry', 'answers', 'tasks', 'families', 'stack', 'spatial'},
     {'models', 'schema', 'recipe'},
     {'synthetic', 'builders', 'rows', 'embodied_data', 'preflight', 'engines'},
     {'reward_core', 'mathverify', 'paper_rewards', 'hardened_rewards', 'rewards', 'embodied_rewards', 'hack_watch'},
