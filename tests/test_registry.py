@@ -9,7 +9,7 @@ from rft_nb.config import InputError
 from rft_nb.reward_core import REWARDS
 
 PKG = Path(T.__file__).parent
-READERS = ('scoring', 'families', 'schema', 'spatial', 'report', 'rewards')
+READERS = ('scoring', 'families', 'schema', 'spatial', 'report', 'rewards', 'builders')
 BRANCH = re.compile(r"""\btask\s*(==|!=)\s*['"]|\btask\s+(not\s+)?in\s*[(\[{]\s*['"]|\[['"]task['"]\]\s*(==|!=)\s*['"]""")
 
 @pytest.mark.parametrize('name', list(T.TASKS))
