@@ -118,6 +118,7 @@ def embodied_record(text: str, answer: str | None, row: dict) -> dict:
     task = get_task(row['task'])
     return SCORERS[task.scorer](task, text, dict(answer=answer), row)
 
+# %% ../nbs/30_scoring.ipynb #19275e6c
 def _mean(xs):
     xs = [float(x) for x in xs if x is not None]
     return sum(xs) / len(xs) if xs else None
