@@ -16,6 +16,7 @@ from .prompts import ensure_format_instruction, TRANCE_FUNCTIONS
 from .answers import STEP_PATTERN, THINK_RE, think_text
 from .schema import TASKS, DataError, BuildReport, make_row, answer_problem, resolve_image, _image_value
 from .records import guard_rows, emit_rows, build_records, str_field, record_id
+from .tasks import TASKS, task_kind
 
 # %% auto #0
 __all__ = ['HUB_SHARD', 'infer_task', 'convert_custom', 'from_json', 'hub_shards', 'shard_records', 'hub_image', 'from_hf']
@@ -60,7 +61,8 @@ def convert_custom(raw: dict, i: int, *, file=None, image_root=None, task=None, 
     if '<answer>' not in solution and '</answer>' not in solution: solution = f"<answer>{THINK_RE.sub('', solution).strip()}</answer>"
     t = task or raw.get('task') or infer_task(solution, problem)
     if t not in TASKS: raise bad('task', f"unknown task {t!r}; known: {', '.join(TASKS)}")
-    if t == 'trance' and len(imgs) != 2: raise bad('image', f"trance rows need 2 images (initial, final), got {len(imgs)}")
+    need = TASKS[t].images
+    if need and len(imgs) != len(need): raise bad('image', f"{t} rows need {len(need)} images ({', '.join(need)}), got {len(imgs)}")
     for k in ('classes', 'options'):
         v = raw.get(k, raw.get('choices') if k == 'options' else None) or []
         if not isinstance(v, list) or not all(isinstance(x, str) for x in v): raise bad(k, 'expected a list of strings')
@@ -70,10 +72,11 @@ def convert_custom(raw: dict, i: int, *, file=None, image_root=None, task=None, 
     try: conv = BoxConvention.parse(box_convention)
     except ValueError as e: raise bad('box_convention', str(e)) from None
     boxes, category = [], ''
-    if t in ('detection', 'grounding'):
+    kind = task_kind(t)
+    if kind in ('boxes', 'box'):
         model_boxes = parse_answer_boxes(solution, t)
-        if t == 'grounding' and len(model_boxes) != 1: raise bad('solution', f"grounding solution needs one box (x1,y1),(x2,y2), found {len(model_boxes)}")
-        if t == 'detection' and not model_boxes and answer_text(solution) != 'No Objects':
+        if kind == 'box' and len(model_boxes) != 1: raise bad('solution', f"{t} solution needs one box (x1,y1),(x2,y2), found {len(model_boxes)}")
+        if kind == 'boxes' and not model_boxes and answer_text(solution) != 'No Objects':
             raise bad('solution', "detection solution has no [{'Position': [x1, y1, x2, y2], ...}] boxes and is not 'No Objects'")
         for j, mb in enumerate(model_boxes):
             b = from_model_box(mb, w, h, conv)
@@ -83,7 +86,7 @@ def convert_custom(raw: dict, i: int, *, file=None, image_root=None, task=None, 
             boxes.append(b)
         m = re.search(r"category '([^']+)'", problem)
         category = m.group(1) if m else str(raw.get('category', ''))
-    elif t == 'classification': category = answer_text(solution)
+    elif kind == 'label': category = answer_text(solution)   # a label answer is the row's category
     known = {'id', 'image', 'images', 'problem', 'question', 'solution', 'answer', 'task', 'classes', 'options', 'choices', 'category', 'reasoning', 'split'}
     meta = {k: v for k, v in raw.items() if k not in known}
     reasoning = raw.get('reasoning', '')

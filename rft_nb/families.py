@@ -14,11 +14,12 @@ from .coords import smart_resize, QWEN2_MIN_PIXELS, QWEN2_MAX_PIXELS, BoxConvent
 from .geometry import box_problem, box_area, clip_box
 from .answers import (completion_text, extract_answer, no_objects, finite_box, parse_box_list, parse_one_box,
                             one_number, choice_letter, trance_steps, NUMBER_PATTERN)
+from .tasks import TASKS, task_kind
 
 # %% auto #0
 __all__ = ['QWEN_VISION_TOKENS', 'LANGUAGE_LINEARS', 'FAMILIES', 'ALL_VISION_TOKENS', 'VISION_MODULES', 'LANGUAGE_LORA_TARGETS',
-           'VISION_LORA_TARGETS', 'OTHER_NAME_PATTERNS', 'PROBE_FILE', 'PROBE_WHAT', 'NORM1000_UNITS', 'ModelFamily',
-           'UnknownFamilyError', 'get_family', 'model_type_of', 'family_of', 'convention_for_model',
+           'VISION_LORA_TARGETS', 'OTHER_NAME_PATTERNS', 'PROBE_FILE', 'PROBE_WHAT', 'NORM1000_UNITS', 'PARSERS',
+           'ModelFamily', 'UnknownFamilyError', 'get_family', 'model_type_of', 'family_of', 'convention_for_model',
            'model_type_from_name', 'opens_think', 'full_completion', 'processor_pixels', 'ModelView', 'find_probe',
            'probe_warnings', 'box_units_text', 'detection_answer', 'grounding_answer', 'answer_text',
            'parse_answer_boxes', 'render_row_for_convention', 'render_for_convention', 'solution_boxes', 'pred_boxes',
@@ -291,19 +292,19 @@ def answer_text(solution: str) -> str:
 def parse_answer_boxes(text: str, task: str) -> list[list[float]]:
     "Boxes (in the text's own convention) from a detection or grounding answer/solution."
     t = answer_text(text)
-    rx = _POS_RE if task == 'detection' else _PAIR_RE
+    rx = _POS_RE if task_kind(task) == 'boxes' else _PAIR_RE
     return [[float(v) for v in m.groups()] for m in rx.finditer(t)]
 
 # %% ../nbs/04_families.ipynb #8415daf9
 def render_row_for_convention(row: dict, conv) -> dict:
     "The problem/solution/answer/box_convention of `row` re-rendered in convention `conv` (other fields untouched)."
     c = BoxConvention.parse(conv); cs = str(c)
-    task, boxes, (w, h) = row['task'], row['boxes'], row['image_size']
+    kind, boxes, (w, h) = task_kind(row['task']), row['boxes'], row['image_size']
     out = dict(problem=row['problem'], solution=row['solution'], answer=row['answer'], box_convention=cs)
-    if task == 'detection':
+    if kind == 'boxes':
         out['answer'] = detection_answer(boxes, w, h, c)
         out['problem'] = row['problem'].replace(box_units_text(row['box_convention']), box_units_text(c))
-    elif task == 'grounding' and boxes:
+    elif kind == 'box' and boxes:
         out['answer'] = grounding_answer(boxes[0], w, h, c)
     else: return out
     out['solution'] = f"<answer>{out['answer']}</answer>"
@@ -347,15 +348,19 @@ def pred_box(answer: str | None, row: dict) -> list[float] | None:
     c = clip_box(from_model_box(b, w, h, row.get('box_convention') or 'norm1000'), w, h)
     return c if box_area(c) > 0 else None
 
+def _number(ans, row) -> dict: return dict(number=one_number(ans) if ans is not None else None)
+def _steps(ans, row) -> dict: return dict(steps=trance_steps(ans) if ans is not None else [])
+def _option(ans, row) -> dict: return dict(option=choice_letter(ans or '', row['options'])) if row.get('options') else {}
+
+PARSERS = {   # a task's `parser` -> (answer text or None, row) -> the fields `parse_completion` adds
+    'boxes': lambda ans, row: dict(boxes=pred_boxes(ans, row)), 'box': lambda ans, row: dict(box=pred_box(ans, row)),
+    'number': _number, 'steps': _steps, 'option': _option}
+
 def parse_completion(completion, row: dict) -> dict:
     "Canonical answers in a completion of a rendered row: `text` (full form), `answer`, and the task's parsed value."
     text = full_completion(completion_text(completion), bool(row.get('think_in_prompt')))
     ans = extract_answer(text)
     out = dict(text=text, answer=ans)
-    task = row.get('task', 'custom')
-    if task == 'detection': out['boxes'] = pred_boxes(ans, row)
-    elif task == 'grounding': out['box'] = pred_box(ans, row)
-    elif task == 'counting': out['number'] = one_number(ans) if ans is not None else None
-    elif task == 'trance': out['steps'] = trance_steps(ans) if ans is not None else []
-    elif task in ('geometry', 'custom') and row.get('options'): out['option'] = choice_letter(ans or '', row['options'])
+    task = TASKS.get(row.get('task', 'custom'))
+    if task is not None and task.parser: out.update(PARSERS[task.parser](ans, row))
     return out

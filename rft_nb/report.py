@@ -196,12 +196,13 @@ def predicted_marks(completion: str, rec: dict) -> dict:
     "Predicted boxes (canonical pixels) of a completion, for a prompt record with `task`, `image_size` and `box_convention`; {} if the task has none."
     from rft_nb.rewards import extract_answer
     from rft_nb.families import pred_box, pred_boxes
-    task, size = rec.get('task'), rec.get('image_size')
-    if task not in ('detection', 'grounding') or not size: return {}
+    from rft_nb.tasks import task_kind
+    kind, size = task_kind(rec.get('task')), rec.get('image_size')
+    if kind not in ('boxes', 'box') or not size: return {}
     row = dict(image_size=size, box_convention=rec.get('box_convention') or 'norm1000')
     try:
         ans = extract_answer(completion)
-        boxes = pred_boxes(ans, row) if task == 'detection' else [b for b in [pred_box(ans, row)] if b]
+        boxes = pred_boxes(ans, row) if kind == 'boxes' else [b for b in [pred_box(ans, row)] if b]
     except Exception: return {}  # model output is data: a completion that does not parse draws nothing
     return {'boxes': [[round(float(v), 1) for v in b[:4]] for b in boxes]}
 

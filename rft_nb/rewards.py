@@ -19,26 +19,21 @@ from .hardened_rewards import (classification_reward, detection_reward, groundin
                                      trance_all_steps, repetition_penalty_reward, length_reward, cosine_band,
                                      get_detection_reward, get_counting_reward, get_repetition_penalty_reward,
                                      get_length_reward)
+from .tasks import TASKS
 from . import embodied_rewards  # registers the embodied rewards (pointing, trajectory, affordance, process)
 
 # %% auto #0
 __all__ = ['TASK_REWARDS', 'HACKS', 'task_rewards', 'score_hack']
 
 # %% ../nbs/14_rewards.ipynb #1b1c1f1b
-TASK_REWARDS: dict[str, dict[str, list[str]]] = {   # task -> {'paper': reward_funcs, 'hardened': reward_funcs}
-    'detection': dict(paper=['visual_rft_iou', 'visual_rft_confidence', 'format_paper'], hardened=['format', 'detection']),
-    'classification': dict(paper=['visual_rft_cls', 'format_paper'], hardened=['format', 'classification']),
-    'grounding': dict(paper=['visual_rft_giou', 'format_paper'], hardened=['format', 'grounding']),
-    'counting': dict(paper=['reason_rft_accuracy', 'format_paper'], hardened=['format', 'counting']),
-    'geometry': dict(paper=['reason_rft_accuracy', 'format_paper'], hardened=['format', 'choice', 'math']),
-    'trance': dict(paper=['trance_exact', 'format_paper'], hardened=['format', 'trance']),
-}
+TASK_REWARDS: dict[str, dict[str, list[str]]] = {n: t.rewards for n, t in TASKS.items() if t.rewards}   # each `Task.rewards`
 
 def task_rewards(task: str, variant: str = 'hardened') -> list[str]:
     "The `reward_funcs` for `task`: the paper's ('paper') or ours ('hardened')."
-    if task not in TASK_REWARDS: raise KeyError(f"unknown task {task!r}; known tasks: {', '.join(TASK_REWARDS)}")
+    presets = {n: t.rewards for n, t in TASKS.items() if t.rewards}   # read now: a task registered later counts
+    if task not in presets: raise KeyError(f"unknown task {task!r}; known tasks: {', '.join(presets)}")
     if variant not in ('paper', 'hardened'): raise ValueError(f"variant must be 'paper' or 'hardened', not {variant!r}")
-    return list(TASK_REWARDS[task][variant])
+    return list(presets[task][variant])
 
 # %% ../nbs/14_rewards.ipynb #a57a64fa
 _DET_SOL = "<answer>[{'Position': [100, 100, 200, 200], 'Confidence': 1}]</answer>"

@@ -21,15 +21,14 @@ from .coords import BoxConvention
 from .families import answer_text
 from .spatial import mask_size
 from .prompts import PROMPTS
+from .tasks import TASKS, get_task
 
 # %% auto #0
-__all__ = ['TASKS', 'SPLITS', 'FEATURES', 'COLUMNS', 'STR_COLUMNS', 'ANSWER_FORMS', 'REPORT_NAME', 'DataError', 'BuildReport',
+__all__ = ['SPLITS', 'FEATURES', 'COLUMNS', 'STR_COLUMNS', 'ANSWER_FORMS', 'REPORT_NAME', 'DataError', 'BuildReport',
            'resolve_image', 'to_pil', 'split_order', 'check_spatial', 'make_row', 'answer_problem', 'validate_row',
            'no_rows_error', 'save_dataset', 'load_report', 'load_data']
 
 # %% ../nbs/06_schema.ipynb #c60b964d
-TASKS = ('classification', 'detection', 'grounding', 'counting', 'geometry', 'trance', 'custom',
-         'pointing', 'trajectory', 'affordance', 'planning')   # the last four: embodied (spatial referring, ...)
 SPLITS = ('train', 'test_id', 'test_ood', 'test_ood_left', 'test_ood_right')
 
 FEATURES = Features({
@@ -153,17 +152,16 @@ def check_spatial(row: dict, size, bad):
     except ValueError as e: raise bad('point_convention', str(e)) from None
     if not isinstance(row['fixed_convention'], bool):
         raise bad('fixed_convention', f"expected true or false, got {row['fixed_convention']!r}")
-    if row['task'] == 'trajectory' and len(pts) < 2:
-        raise bad('points', 'empty trace' if not pts else 'a trace needs at least 2 points, got 1')
-    if row['task'] == 'affordance' and len(row['boxes']) != 1:
-        raise bad('boxes', f"affordance rows need exactly 1 box, got {len(row['boxes'])}")
+    task = get_task(row['task'])
+    if len(pts) < task.min_points:
+        raise bad('points', f"empty {task.kind}" if not pts else f"a {task.kind} needs at least {task.min_points} points, got {len(pts)}")
     m = row['mask']
     if m is not None:
         try: mw, mh = mask_size(m)
         except Exception as e: raise bad('mask', f"mask cannot be read ({type(e).__name__}: {e})") from None
         if (mw, mh) != (w, h): raise bad('mask', f"mask is {mw}x{mh} but its image is {w}x{h}")
-    if row['task'] == 'pointing' and m is None and not pts:
-        raise bad('points', 'pointing rows need a region mask or at least one point')
+    if task.needs_target and m is None and not pts:
+        raise bad('points', f"{task.name} rows need a region mask or at least one point")
 
 # %% ../nbs/06_schema.ipynb #c4632c0b
 def make_row(id, task: str, images: list, problem: str, solution: str | None = None, *, answer: str | None = None,
@@ -182,10 +180,7 @@ def make_row(id, task: str, images: list, problem: str, solution: str | None = N
                 points=[[float(v) for v in p] for p in points], mask=mask, point_convention=str(point_convention),
                 fixed_convention=bool(fixed_convention))
 
-ANSWER_FORMS = {   # task -> (what its rewards read in the answer, a test of the answer text)
-    'counting': ('one whole number', lambda a: (n := one_number(a)) is not None and n == int(n)),
-    'trance': ('steps such as change_color(0, red)', lambda a: bool(trance_steps(a))),
-}
+ANSWER_FORMS = {n: t.answer_form for n, t in TASKS.items() if t.answer_form}   # the built-in tasks' `Task.answer_form`
 
 def answer_problem(task: str, solution: str, options=()) -> str | None:
     "Why the rewards of `task` cannot read the answer in `solution` (None when they can)."
@@ -201,7 +196,7 @@ def answer_problem(task: str, solution: str, options=()) -> str | None:
         k = choice_letter(ans, options)
         if k is None or ord(k) - 65 >= len(options):
             return f"answer {ans!r:.60} names none of the {len(options)} options (an option letter or an option's text)"
-    form = ANSWER_FORMS.get(task)
+    form = TASKS[task].answer_form if task in TASKS else None
     if form and not form[1](ans): return f"a {task} answer must be {form[0]}, got {ans!r:.60}"
     return None
 
@@ -221,7 +216,9 @@ def validate_row(row: dict, index: int | None = None, file=None) -> dict:
     if not row['split']: raise bad('split', 'empty split name')
     ims = row['images']
     if not isinstance(ims, (list, tuple)) or not ims: raise bad('images', 'expected a non-empty list of images')
-    if row['task'] == 'trance' and len(ims) != 2: raise bad('images', f"trance rows need 2 images (initial, final), got {len(ims)}")
+    task = TASKS[row['task']]
+    if task.images and len(ims) != len(task.images):
+        raise bad('images', f"{task.name} rows need {len(task.images)} images ({', '.join(task.images)}), got {len(ims)}")
     if not row['problem'].strip(): raise bad('problem', 'empty problem')
     if not row['solution'].strip(): raise bad('solution', 'empty solution')
     if row['prompt_template'] not in PROMPTS: raise bad('prompt_template', f"unknown prompt template {row['prompt_template']!r}; known: {', '.join(PROMPTS)}")
@@ -234,7 +231,8 @@ def validate_row(row: dict, index: int | None = None, file=None) -> dict:
     for j, b in enumerate(row['boxes']):
         p = box_problem(b, *sz)
         if p: raise bad('boxes', f"box {j}: {p}")
-    if row['task'] == 'grounding' and len(row['boxes']) != 1: raise bad('boxes', f"grounding rows need exactly 1 box, got {len(row['boxes'])}")
+    if task.n_boxes is not None and len(row['boxes']) != task.n_boxes:
+        raise bad('boxes', f"{task.name} rows need exactly {task.n_boxes} box{'es' if task.n_boxes != 1 else ''}, got {len(row['boxes'])}")
     for c in ('classes', 'options'):
         if not isinstance(row[c], (list, tuple)) or not all(isinstance(v, str) for v in row[c]): raise bad(c, 'expected a list of strings')
     p = answer_problem(row['task'], row['solution'], row['options'])

@@ -18,11 +18,12 @@ from .families import parse_completion
 from .schema import split_order
 from .paper_rewards import reason_rft_eval_accuracy, reason_rft_eval_trance
 from . import rewards as R
+from .tasks import TASKS, Task, get_task
 
 # %% auto #0
-__all__ = ['HEADLINE', 'SPLIT_NAMES', 'row_reward', 'score_completion', 'embodied_record', 'embodied_metrics',
-           'coco_detection_metrics', 'task_metrics', 'compute_metrics', 'metrics_markdown', 'write_results',
-           'load_results', 'compare_runs']
+__all__ = ['SCORERS', 'PAPER_CHECKS', 'METRICS', 'HEADLINE', 'SPLIT_NAMES', 'row_reward', 'score_completion', 'embodied_record',
+           'embodied_metrics', 'coco_detection_metrics', 'task_metrics', 'compute_metrics', 'metrics_markdown',
+           'write_results', 'load_results', 'compare_runs']
 
 # %% ../nbs/30_scoring.ipynb #13f0756b
 def row_reward(name: str, text: str, row: dict):
@@ -30,6 +31,34 @@ def row_reward(name: str, text: str, row: dict):
     kw = {k: [v] for k, v in row.items() if k != 'images'}
     return R.get_reward(name)([text], **kw)[0]
 
+def _reward_record(task: Task, text: str, p: dict, row: dict) -> dict: return dict(correct=row_reward(task.correct, text, row))
+
+def _choice_record(task: Task, text: str, p: dict, row: dict) -> dict:
+    c = row_reward('choice', text, row)   # an option letter when the row has options, else None
+    return dict(correct=c if c is not None else (row_reward('math', text, row) or 0.0))
+
+def _trance_record(task: Task, text: str, p: dict, row: dict) -> dict:
+    return dict(correct=row_reward(task.correct, text, row), partial=reason_rft_eval_trance(text, row.get('answer', '')),
+                partial_hardened=row_reward('trance', text, row))
+
+def _box_record(task: Task, text: str, p: dict, row: dict) -> dict:
+    gt = [float(v) for v in row['boxes'][0]]
+    b = p['box']
+    inter = box_intersection(b, gt) if b else 0.0
+    union = box_area(b) + box_area(gt) - inter if b else box_area(gt)
+    return dict(pred_box=b, gt_boxes=[gt], iou=inter / union if union > 0 else 0.0, inter=inter, union=union,
+                reward_paper=row_reward('visual_rft_giou', text, row))
+
+def _boxes_record(task: Task, text: str, p: dict, row: dict) -> dict:
+    return dict(pred_boxes=p['boxes'], gt_boxes=[[float(v) for v in b] for b in row['boxes']],
+                category=row.get('category', ''), image_size=list(row['image_size']), reward=row_reward('detection', text, row))
+
+SCORERS = dict(reward=_reward_record, choice=_choice_record, trance=_trance_record, box=_box_record, boxes=_boxes_record)
+PAPER_CHECKS = {   # a task's `paper_check` -> (completion text, row) -> the papers' evaluation of it
+    'visual_rft_cls': lambda text, row: row_reward('visual_rft_cls', text, row),
+    'reason_rft_eval': lambda text, row: reason_rft_eval_accuracy(text, row.get('answer', ''))}
+
+# %% ../nbs/30_scoring.ipynb #cb655d53
 def score_completion(completion, row: dict) -> dict:
     "The prediction record of one completion of a rendered row: ids, extracted answer, format and the task's scoring fields."
     p = parse_completion(completion, row)
@@ -37,81 +66,82 @@ def score_completion(completion, row: dict) -> dict:
     task = row.get('task', 'custom')
     rec = dict(id=row['id'], split=row.get('split', ''), task=task, completion=text, answer=ans, gt=row.get('answer', ''),
                format=R.format_reward([text])[0])
-    if task == 'classification':
-        rec.update(correct=row_reward('classification', text, row), correct_paper=row_reward('visual_rft_cls', text, row))
-    elif task == 'counting':
-        rec.update(correct=row_reward('counting', text, row),
-                   correct_paper=reason_rft_eval_accuracy(text, row.get('answer', '')))
-    elif task in ('geometry', 'custom'):
-        c = row_reward('choice', text, row)
-        rec.update(correct=c if c is not None else (row_reward('math', text, row) or 0.0))
-        if task == 'geometry': rec['correct_paper'] = reason_rft_eval_accuracy(text, row.get('answer', ''))
-    elif task == 'trance':
-        rec.update(correct=row_reward('trance_all_steps', text, row), partial=reason_rft_eval_trance(text, row.get('answer', '')),
-                   partial_hardened=row_reward('trance', text, row))
-    elif task == 'grounding':
-        gt = [float(v) for v in row['boxes'][0]]
-        b = p['box']
-        inter = box_intersection(b, gt) if b else 0.0
-        union = box_area(b) + box_area(gt) - inter if b else box_area(gt)
-        rec.update(pred_box=b, gt_boxes=[gt], iou=inter / union if union > 0 else 0.0, inter=inter, union=union,
-                   reward_paper=row_reward('visual_rft_giou', text, row))
-    elif task == 'detection':
-        rec.update(pred_boxes=p['boxes'], gt_boxes=[[float(v) for v in b] for b in row['boxes']],
-                   category=row.get('category', ''), image_size=list(row['image_size']), reward=row_reward('detection', text, row))
-    elif task in EMBODIED_TASKS: rec.update(embodied_record(text, ans, row))
+    t = TASKS.get(task)
+    if t is None: return rec
+    rec.update(SCORERS[t.scorer](t, text, p, row))
+    if t.paper_check: rec['correct_paper'] = PAPER_CHECKS[t.paper_check](text, row)
     return rec
 
 # %% ../nbs/30_scoring.ipynb #c0e1b002
 from .coords import BoxConvention, from_model_points
-from .spatial import (EMBODIED_TASKS, parse_points, parse_box, load_mask, success_score,
+from .spatial import (parse_points, parse_box, load_mask, success_score,
                             refspatial_success, trajectory_metrics, sharerobot_iou)
 import rft_nb.embodied_rewards   # registers the embodied rewards that `row_reward` reads by name
 
-def embodied_record(text: str, answer: str | None, row: dict) -> dict:
-    "The scoring fields of a completion of an embodied row (pointing, trajectory, affordance, planning)."
-    task, (w, h) = row['task'], row['image_size']
-    src = answer if answer is not None else text
-    if task == 'planning': return dict(correct=row_reward('planning', text, row) or 0.0)
-    if task == 'affordance':
-        b = parse_box(src)
-        gt = [float(v) for v in row['boxes'][0]]
-        pred = from_model_box(b, w, h, row.get('box_convention') or 'norm1000') if b else None
-        return dict(pred_box=pred, gt_box=gt, iou=sharerobot_iou(pred, gt) if pred else 0.0, valid=pred is not None)
-    conv = row.get('point_convention') or 'norm1000'
-    pts = from_model_points(parse_points(src) or [], w, h, conv)
-    rec = dict(pred_points=[[round(x, 2), round(y, 2)] for x, y in pts[:100]], n_points=len(pts))
-    if task == 'trajectory':
-        rec.update(trajectory_metrics(pts, row['points'], w, h))
-        return rec
+def _src(text: str, p: dict) -> str: return p['answer'] if p['answer'] is not None else text
+
+def _plan_record(task: Task, text: str, p: dict, row: dict) -> dict: return dict(correct=row_reward(task.correct, text, row) or 0.0)
+
+def _region_record(task: Task, text: str, p: dict, row: dict) -> dict:
+    (w, h), b = row['image_size'], parse_box(_src(text, p))
+    gt = [float(v) for v in row['boxes'][0]]
+    pred = from_model_box(b, w, h, row.get('box_convention') or 'norm1000') if b else None
+    return dict(pred_box=pred, gt_box=gt, iou=sharerobot_iou(pred, gt) if pred else 0.0, valid=pred is not None)
+
+def _points(text: str, p: dict, row: dict) -> tuple[list, dict]:
+    "The completion's points in canonical pixels, and the record fields listing them."
+    (w, h), conv = row['image_size'], row.get('point_convention') or 'norm1000'
+    pts = from_model_points(parse_points(_src(text, p)) or [], w, h, conv)
+    return pts, dict(pred_points=[[round(x, 2), round(y, 2)] for x, y in pts[:100]], n_points=len(pts))
+
+def _trace_record(task: Task, text: str, p: dict, row: dict) -> dict:
+    pts, rec = _points(text, p, row)
+    return {**rec, **trajectory_metrics(pts, row['points'], *row['image_size'])}
+
+# %% ../nbs/30_scoring.ipynb #bd00efed
+def _points_record(task: Task, text: str, p: dict, row: dict) -> dict:
+    pts, rec = _points(text, p, row)
     if row.get('mask') is not None:
         m = load_mask(row['mask'])
         rec['success'] = success_score(pts, m)
-        kind = BoxConvention.parse(conv).kind
+        kind = BoxConvention.parse(row.get('point_convention') or 'norm1000').kind
         if kind in ('norm1', 'pixel'):
-            s = refspatial_success(src, m, is_absolute=kind == 'pixel')
+            s = refspatial_success(_src(text, p), m, is_absolute=kind == 'pixel')
             rec.update(success_theirs=s, skipped_theirs=s is None)
-    p = row_reward('spatial_process', text, row)
-    if p is not None: rec['process'] = p
+    v = row_reward('spatial_process', text, row)
+    if v is not None: rec['process'] = v
     return rec
 
+SCORERS.update(plan=_plan_record, region=_region_record, trace=_trace_record, points=_points_record)
+
+def embodied_record(text: str, answer: str | None, row: dict) -> dict:
+    "The scoring fields of a completion of an embodied row (pointing, trajectory, affordance, planning)."
+    task = get_task(row['task'])
+    return SCORERS[task.scorer](task, text, dict(answer=answer), row)
+
+# %% ../nbs/30_scoring.ipynb #19275e6c
 def _mean(xs):
     xs = [float(x) for x in xs if x is not None]
     return sum(xs) / len(xs) if xs else None
 
-def embodied_metrics(task: str, recs: list[dict]) -> dict:
-    "The benchmark metrics of one embodied task over `recs` (one split)."
-    if task == 'planning': return dict(acc=_pct(r.get('correct') for r in recs))
-    if task == 'trajectory': return dict(DFD=_mean(r['dfd'] for r in recs), HD=_mean(r['hd'] for r in recs), RMSE=_mean(r['rmse'] for r in recs))
-    if task == 'affordance':
-        ious = [r['iou'] for r in recs]
-        out = {'mIoU': _pct(ious), **{f'IoU@{t}': _pct(i >= t for i in ious) for t in (0.5, 0.75, 0.9)}}
-        return {**out, 'mIoU_theirs': _pct(r['iou'] for r in recs if r.get('valid')), 'invalid': sum(not r.get('valid') for r in recs)}
+def _trace_metrics(recs: list[dict], categories=None) -> dict:
+    return dict(DFD=_mean(r['dfd'] for r in recs), HD=_mean(r['hd'] for r in recs), RMSE=_mean(r['rmse'] for r in recs))
+
+def _region_metrics(recs: list[dict], categories=None) -> dict:
+    ious = [r['iou'] for r in recs]
+    out = {'mIoU': _pct(ious), **{f'IoU@{t}': _pct(i >= t for i in ious) for t in (0.5, 0.75, 0.9)}}
+    return {**out, 'mIoU_theirs': _pct(r['iou'] for r in recs if r.get('valid')), 'invalid': sum(not r.get('valid') for r in recs)}
+
+def _points_metrics(recs: list[dict], categories=None) -> dict:
     m = dict(success=_pct(r.get('success') for r in recs))
     if any('success_theirs' in r for r in recs):
         m.update(success_theirs=_pct(r.get('success_theirs') for r in recs), skipped=sum(bool(r.get('skipped_theirs')) for r in recs))
     if any('process' in r for r in recs): m['process'] = _pct(r.get('process') for r in recs)
     return m
+
+def embodied_metrics(task: str, recs: list[dict]) -> dict:
+    "The benchmark metrics of one embodied task over `recs` (one split)."
+    return METRICS[get_task(task).metrics](recs, None)
 
 # %% ../nbs/30_scoring.ipynb #a6600275
 @contextlib.contextmanager
@@ -157,29 +187,38 @@ def coco_detection_metrics(records: list[dict], categories=None) -> dict:
 # %% ../nbs/30_scoring.ipynb #ffb3b987
 def _pct(xs): xs = [float(x) for x in xs if x is not None]; return 100.0 * sum(xs) / len(xs) if xs else None
 
+def _acc_metrics(recs: list[dict], categories=None) -> dict:
+    m = dict(acc=_pct(r.get('correct') for r in recs))
+    if any('correct_paper' in r for r in recs): m['acc_paper'] = _pct(r.get('correct_paper') for r in recs)
+    return m
+
+def _trance_metrics(recs: list[dict], categories=None) -> dict:
+    return dict(acc=_pct(r['correct'] for r in recs), partial=_pct(r['partial'] for r in recs),
+                partial_hardened=_pct(r.get('partial_hardened') for r in recs))
+
+def _iou_metrics(recs: list[dict], categories=None) -> dict:
+    ious = [r['iou'] for r in recs]
+    inter, union = sum(r['inter'] for r in recs), sum(r['union'] for r in recs)
+    return {'acc@0.5': _pct(i >= 0.5 for i in ious), 'mIoU': _pct(ious), 'gIoU': _pct(ious),
+            'cIoU': 100.0 * inter / union if union > 0 else None}
+
+def _coco_metrics(recs: list[dict], categories=None) -> dict:
+    c = coco_detection_metrics(recs, categories)
+    m = dict(mAP=c['mAP'], AP50=c['AP50'], AP75=c['AP75'], reward=_pct(r.get('reward') for r in recs))
+    return {**m, **{f"AP/{k}": v for k, v in c['per_category'].items()}}
+
+METRICS = dict(acc=_acc_metrics, trance=_trance_metrics, iou=_iou_metrics, coco=_coco_metrics,   # a task's `metrics` -> f(recs, categories)
+               points=_points_metrics, trace=_trace_metrics, region=_region_metrics)
+
 def task_metrics(task: str, recs: list[dict], categories=None) -> dict:
     "The metrics of one task over `recs` (one split), as percentages, plus `n`."
     m = dict(n=len(recs))
-    if task in ('classification', 'counting', 'geometry', 'custom'):
-        m['acc'] = _pct(r.get('correct') for r in recs)
-        if any('correct_paper' in r for r in recs): m['acc_paper'] = _pct(r.get('correct_paper') for r in recs)
-    elif task == 'trance':
-        m.update(acc=_pct(r['correct'] for r in recs), partial=_pct(r['partial'] for r in recs),
-                 partial_hardened=_pct(r.get('partial_hardened') for r in recs))
-    elif task == 'grounding':
-        ious = [r['iou'] for r in recs]
-        inter, union = sum(r['inter'] for r in recs), sum(r['union'] for r in recs)
-        m.update({'acc@0.5': _pct(i >= 0.5 for i in ious), 'mIoU': _pct(ious), 'gIoU': _pct(ious),
-                  'cIoU': 100.0 * inter / union if union > 0 else None})
-    elif task == 'detection':
-        c = coco_detection_metrics(recs, categories)
-        m.update(mAP=c['mAP'], AP50=c['AP50'], AP75=c['AP75'], reward=_pct(r.get('reward') for r in recs))
-        m.update({f"AP/{k}": v for k, v in c['per_category'].items()})
-    elif task in EMBODIED_TASKS: m.update(embodied_metrics(task, recs))
+    t = TASKS.get(task)
+    if t is not None: m.update(METRICS[t.metrics](recs, categories))
     m['format'] = _pct(r.get('format') for r in recs)
     return m
 
-
+# %% ../nbs/30_scoring.ipynb #4ec3fa2c
 def compute_metrics(preds: list[dict], categories=None) -> dict:
     "`{task: {split: {metric: value}}}` for prediction records (an `all` split when a task has several)."
     by = defaultdict(lambda: defaultdict(list))
@@ -192,9 +231,7 @@ def compute_metrics(preds: list[dict], categories=None) -> dict:
     return out
 
 # %% ../nbs/30_scoring.ipynb #dfe4fc31
-HEADLINE = {'classification': ['acc', 'acc_paper'], 'counting': ['acc'], 'geometry': ['acc'], 'custom': ['acc'],
-            'trance': ['acc', 'partial'], 'grounding': ['acc@0.5', 'gIoU', 'cIoU'], 'detection': ['mAP'],
-            'pointing': ['success'], 'trajectory': ['DFD', 'HD', 'RMSE'], 'affordance': ['mIoU', 'IoU@0.5'], 'planning': ['acc']}
+HEADLINE = {n: list(t.headline) for n, t in TASKS.items()}   # each task's `Task.headline`
 SPLIT_NAMES = {'test_id': 'ID', 'test_ood': 'OOD', 'test_ood_left': 'OOD-L', 'test_ood_right': 'OOD-R', 'all': 'all', 'train': 'train'}
 
 def _fmt(v) -> str: return '–' if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))

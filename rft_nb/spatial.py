@@ -13,6 +13,7 @@ import numpy as np
 
 from .coords import BoxConvention, to_model_box, to_model_point, from_model_point, from_model_points
 from .families import box_units_text
+from .tasks import TASKS, task_kind
 
 # %% auto #0
 __all__ = ['POINTS_FORMAT', 'TRACE_FORMAT', 'POINT_UNITS', 'REFSPATIAL_SUFFIX', 'NUM', 'MAX_POINT_TEXT', 'MAX_BOX_PIXELS',
@@ -327,7 +328,7 @@ def sharerobot_iou(box1, box2) -> float:
     return inter / union if union > 0 else 0.0
 
 # %% ../nbs/03_spatial.ipynb #561cb199
-EMBODIED_TASKS = ('pointing', 'trajectory', 'affordance', 'planning')
+EMBODIED_TASKS = tuple(n for n, t in TASKS.items() if t.embodied)   # each `Task.embodied`
 POINT_STYLE = {'pointing': 'tuples', 'trajectory': 'lists'}   # how answers of each task write points
 
 def render_embodied_row(row: dict, point_conv, box_conv) -> dict:
@@ -341,7 +342,7 @@ def render_embodied_row(row: dict, point_conv, box_conv) -> dict:
     out.update(problem=swap_units(row['problem'], src, dst), reasoning=convert_points_in_text(out['reasoning'], w, h, src, dst),
                point_convention=str(dst))
     if task in POINT_STYLE and row['points']: out['answer'] = points_answer(row['points'], w, h, dst, POINT_STYLE[task])
-    elif task == 'affordance' and row['boxes']:
+    elif task_kind(task) == 'region' and row['boxes']:
         b = BoxConvention.parse(box_conv)
         out.update(answer=box_answer(row['boxes'][0], w, h, b), box_convention=str(b),
                    problem=out['problem'].replace(box_units_text(row['box_convention']), box_units_text(b)))
