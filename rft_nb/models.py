@@ -20,8 +20,8 @@ __all__ = ['SPECIAL_TOKENS', 'THINK_TOKENS', 'GEMMA3_SPECIAL_TOKENS', 'QWEN2_SPL
            'TINY_FAMILIES', 'IMAGE_ONLY_PROCESSORS', 'PRESETS', 'TINY_MODELS', 'SMALL_WEIGHTS', 'tokenizer_corpus',
            'TinyFamily', 'build_tokenizer', 'ImageOnlyQwenVLProcessor', 'ImageOnlyQwen3VLProcessor',
            'image_only_processor_class', 'tiny_processor', 'parse_tiny_name', 'tiny_config', 'weight_bars',
-           'build_tiny', 'tiny_model_path', 'ModelLoadError', 'resolve_model_path', 'load_processor', 'load_model',
-           'TorchChunkedLogProb', 'patch_trl_for_cpu', 'build_tiny_cli']
+           'set_vision_pos_std', 'build_tiny', 'tiny_model_path', 'ModelLoadError', 'resolve_model_path',
+           'load_processor', 'load_model', 'TorchChunkedLogProb', 'patch_trl_for_cpu', 'build_tiny_cli']
 
 # %% ../nbs/05_models.ipynb #1cde7363
 SPECIAL_TOKENS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>', '<|vision_start|>', '<|vision_end|>',
@@ -506,10 +506,19 @@ def weight_bars(weights):
     finally:
         if off: hf_logging.enable_progress_bar()
 
+# %% ../nbs/05_models.ipynb #8909a35b
+def set_vision_pos_std(model, std: float):
+    "Redraw the vision tower's learned position embedding (Qwen3-VL, Qwen3.5) from N(0, std²), in place."
+    import torch
+    pe = getattr(getattr(model.model, 'visual', None), 'pos_embed', None)
+    if pe is None: raise ValueError(f"{type(model).__name__}: its vision tower has no learned position embedding (vision_pos_std)")
+    with torch.no_grad(): torch.nn.init.normal_(pe.weight, std=std)
+
 # %% ../nbs/05_models.ipynb #df26c276
 def build_tiny(name: str = 'tiny-qwen2-vl', # one of TINY_MODELS
                out_dir: str | Path | None = None, # where to save (default: a temporary folder)
-               seed: int = 0):
+               seed: int = 0,
+               vision_pos_std: float = 0.0): # std of the vision tower's learned position embedding (0: transformers' init)
     "Build tiny model `name` with random weights from `seed`; save model + processor to `out_dir`; return (model, processor)."
     import torch
     from transformers import AutoModelForImageTextToText
@@ -521,6 +530,7 @@ def build_tiny(name: str = 'tiny-qwen2-vl', # one of TINY_MODELS
     with torch.random.fork_rng(devices=[]):  # seed the weights without touching the caller's RNG
         torch.manual_seed(seed)
         model = AutoModelForImageTextToText.from_config(cfg, dtype=torch.float32)
+        if vision_pos_std: set_vision_pos_std(model, vision_pos_std)
     stops = [tok.convert_tokens_to_ids(t) for t in f.stop_tokens]
     model.generation_config.pad_token_id = tok.pad_token_id
     model.generation_config.eos_token_id = [tok.eos_token_id, *stops] if stops else tok.eos_token_id
@@ -529,20 +539,21 @@ def build_tiny(name: str = 'tiny-qwen2-vl', # one of TINY_MODELS
     if out_dir is not None:
         with weight_bars(model): model.save_pretrained(out_dir)
         proc.save_pretrained(out_dir)
-        meta = {'name': name, 'family': family, 'seed': seed, 'preset': PRESETS[preset]}
+        meta = {'name': name, 'family': family, 'seed': seed, 'preset': PRESETS[preset], **({'vision_pos_std': vision_pos_std} if vision_pos_std else {})}
         (Path(out_dir) / 'rft_nb_tiny.json').write_text(json.dumps(meta))
     return model, proc
 
 # %% ../nbs/05_models.ipynb #6d4ed3ec
-def tiny_model_path(name: str = 'tiny-qwen2-vl', seed: int = 0, cache_dir: str | Path | None = None, force: bool = False) -> Path:
+def tiny_model_path(name: str = 'tiny-qwen2-vl', seed: int = 0, cache_dir: str | Path | None = None, force: bool = False,
+                    vision_pos_std: float = 0.0) -> Path:
     "Path of tiny model `name` in the cache, building it first if needed."
     cache = Path(cache_dir) if cache_dir else load_settings().path('cache_dir')
-    dest = cache / 'tiny_models' / f"{name}-seed{seed}"
+    dest = cache / 'tiny_models' / (f"{name}-seed{seed}" + (f"-pos{vision_pos_std:g}" if vision_pos_std else ''))
     if dest.exists() and (dest / 'config.json').exists() and not force: return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
-        build_tiny(name, tmp, seed)
+        build_tiny(name, tmp, seed, vision_pos_std)
         if force and dest.exists(): shutil.rmtree(dest)
         try: os.replace(tmp, dest)
         except OSError:  # another process finished first: keep theirs

@@ -51,6 +51,7 @@ class SpatialConfig:
     data_max_objects: int = 4
     sft_completion_only: bool = False # CoT-SFT loss on the reply only (TRL completion_only_loss), not on the prompt too
     sft_mode: str = 'cot'             # 'ans': the SFT stage writes the answer only (no reasoning)
+    model_vision_pos_std: float = 0.0 # a tiny model's vision position-embedding scale (`build_tiny`); 0: transformers' init
 
 PRESETS = {'benchmark': SpatialConfig(sft_steps=600, sft_lr=1e-3),
            'benchmark-v1': SpatialConfig(),
@@ -151,7 +152,8 @@ def run_spatial(cfg: SpatialConfig, seed: int, out, stages=('sft', 'grpo', 'eval
     if not data.exists(): build_spatial_data(cfg, seed, data)
     ds = datasets.load_from_disk(str(data))
     test = datasets.concatenate_datasets([ds[s] for s in TEST_SPLITS])
-    model = tiny_model_path(cfg.model, seed=seed, cache_dir=cache_dir or out.parent / 'cache') if cfg.model in TINY_MODELS else cfg.model
+    model = tiny_model_path(cfg.model, seed=seed, cache_dir=cache_dir or out.parent / 'cache',
+                                                      vision_pos_std=cfg.model_vision_pos_std) if cfg.model in TINY_MODELS else cfg.model
     sft_r, _ = spatial_recipes(cfg, model, data, out, seed)
     res = {}
     if 'sft' in stages:
