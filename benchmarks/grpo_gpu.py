@@ -71,7 +71,7 @@ def model_config(name: str, cpu: bool) -> tuple[dict, str]:
         from rft_nb.models import tiny_model_path
         p = tiny_model_path(CPU_MODELS[name])
         return json.loads((p / 'config.json').read_text()), f"the project's {name} (random weights)"
-    from rft_nb.plan import find_model
+    from rft_nb.plan_facts import find_model
     e = find_model(GPU_MODELS[name])
     return dict(e['config']), f"rft_nb/model_configs ({e['hub_id']}), random weights"
 
@@ -225,7 +225,9 @@ def run_one(spec: dict) -> dict:
 # --- rft-plan's prediction -----------------------------------------------------------------------------------------
 def plan_prediction(cfg: dict, name: str, method: str, lens: dict, a, gpu: str | None) -> dict:
     "rft-plan's memory plan for the run's own settings (same model config, batch, image, completion length)."
-    from rft_nb.plan import ModelInfo, Setup, plan_setup, gpu_spec, image_cost
+    from rft_nb.plan import plan_setup
+    from rft_nb.plan_facts import ModelInfo, gpu_spec, image_cost
+    from rft_nb.plan_memory import Setup
     backend, q4, _ = METHODS[method]
     _, patches, _ = image_cost(cfg, size=(a.image_size, a.image_size))
     s = Setup(kind='grpo', backend=backend, use_lora=True, load_in_4bit=q4, lora_r=16, dtype_bytes=4 if a.cpu else 2,

@@ -189,7 +189,7 @@ def test_every_family_has_tiny_models_and_they_take_its_facts():
 
 def test_committed_configs_and_recipes_are_the_records_checkpoints():
     "rft-plan's committed configs, the recipe folders and the name rule all come from the records' `checkpoints`."
-    from rft_nb.plan import model_entries
+    from rft_nb.plan_facts import model_entries
     from rft_nb.families import model_type_from_name, get_family
     import importlib.util
     spec = importlib.util.spec_from_file_location('recipes_generate', ROOT / 'recipes' / '_generate.py')
@@ -212,7 +212,7 @@ def test_tiny_models_plan_and_rendering_read_one_record(family, cache_dir):
     "For each family, the tiny model's files, rft-plan's image cost / vision count / LoRA targets, and rendered rows agree with its record."
     import re
     from rft_nb.families import ModelView, family_of, processor_pixels, grounding_answer
-    from rft_nb.plan import image_cost, meta_model, count_params, find_model, text_dims
+    from rft_nb.plan_facts import image_cost, meta_model, count_params, find_model, text_dims
     from rft_nb.rows import render_for_model
     from rft_nb.engines import lora_target_regex
     from transformers.utils.constants import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD

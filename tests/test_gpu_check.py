@@ -124,7 +124,7 @@ def test_with_token_ids_keeps_shapes():
     "The real configs keep their shapes (vocabulary 151,936) while their special-token ids become the small tokenizer's."
     g = load('grpo_gpu')
     from rft_nb.models import build_tokenizer
-    from rft_nb.plan import find_model
+    from rft_nb.plan_facts import find_model
     tok = build_tokenizer(family='qwen3-vl')
     for name in g.GPU_MODELS.values():
         cfg = find_model(name)['config']

@@ -8,9 +8,9 @@ PKG = Path(__file__).resolve().parents[1] / 'rft_nb'
 LAYERS = [
     {'config', 'prompts'},
     {'geometry', 'coords', 'answers', 'tasks', 'families', 'stack', 'spatial'},
-    {'models', 'schema', 'recipe'},
+    {'models', 'schema', 'recipe', 'plan_facts'},
     {'records', 'scenes', 'synthetic', 'embodied_data', 'builders', 'paper_builders', 'embodied_builders', 'data_cli', 'rows',
-     'preflight', 'engines'},
+     'preflight', 'engines', 'plan_memory'},
     {'reward_core', 'mathverify', 'paper_rewards', 'hardened_rewards', 'rewards', 'embodied_rewards', 'hack_watch'},
     {'rollouts', 'sampling', 'train_data'},
     {'train', 'plan', 'scoring'},

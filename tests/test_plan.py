@@ -13,7 +13,7 @@ def plan(recipe, gpu='H100', **kw):
 
 def test_param_counts_match_published():
     "Every committed model with a precisely published count: within 0.5% (and per part where the source splits it)."
-    from rft_nb.plan import model_entries, meta_model, count_params
+    from rft_nb.plan_facts import model_entries, meta_model, count_params
     checked = 0
     for hub, e in model_entries().items():
         pub = e['published']
@@ -56,7 +56,8 @@ def test_zero3_over_8_gpus_divides_model_states():
     "ZeRO-3 on 8 GPUs: weights and optimizer states per GPU are 1/8 of one GPU's; the total matches DeepSpeed's estimator."
     from deepspeed.runtime.zero.stage3 import estimate_zero3_model_states_mem_needs
     from deepspeed.runtime.zero.stage_1_and_2 import estimate_zero2_model_states_mem_needs
-    from rft_nb.plan import facts_for, resolve_model, memory_parts, gpu_spec, GIB
+    from rft_nb.plan_facts import facts_for, resolve_model, gpu_spec, GIB
+    from rft_nb.plan_memory import memory_parts
     one = plan('qwen2vl_7b/counting/8gpu_full/reason_rft_zero.yaml', gpus=1, zero=3)
     eight = plan('qwen2vl_7b/counting/8gpu_full/reason_rft_zero.yaml', gpus=8, zero=3)
     for part in ('weights', 'optimizer', 'reference model'):
@@ -100,7 +101,7 @@ def test_gradient_checkpointing_lowers_activations():
 def test_nf4_bytes_match_bitsandbytes():
     "The 4-bit size formula equals the bytes bitsandbytes itself produces (packed weight + quantisation state)."
     import torch, bitsandbytes.functional as F
-    from rft_nb.plan import nf4_bytes
+    from rft_nb.plan_facts import nf4_bytes
     for shape in [(3584, 18944), (257, 31)]:
         q, st = F.quantize_4bit(torch.randn(*shape, dtype=torch.bfloat16), blocksize=64, quant_type='nf4', compress_statistics=True)
         got = sum(t.numel() * t.element_size() for t in [q, st.absmax, st.code, st.state2.absmax, st.state2.code, st.offset])
@@ -109,7 +110,8 @@ def test_nf4_bytes_match_bitsandbytes():
 def test_flops_match_trl():
     "Forward FLOPs per token agree with TRL's `compute_flops_per_token` (which counts non-causal attention over the full length)."
     from trl.trainer.utils import compute_flops_per_token
-    from rft_nb.plan import facts_for, resolve_model, forward_flops_per_token, meta_model
+    from rft_nb.plan_facts import facts_for, resolve_model, meta_model
+    from rft_nb.plan_memory import forward_flops_per_token
     for hub in ['Qwen/Qwen2.5-VL-7B-Instruct', 'Qwen/Qwen3-VL-4B-Instruct']:
         info = resolve_model(hub)
         f = facts_for(info)
@@ -121,7 +123,8 @@ def test_lora_count_matches_peft(tiny_path):
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForImageTextToText
-    from rft_nb.plan import lora_param_count, count_params
+    from rft_nb.plan_facts import count_params
+    from rft_nb.plan_memory import lora_param_count
     from rft_nb.engines import lora_target_regex
     m = AutoModelForImageTextToText.from_pretrained(tiny_path, dtype=torch.float32)
     want, layers = lora_param_count(count_params(m), 4, lora_target_regex(True))

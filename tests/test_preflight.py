@@ -186,7 +186,9 @@ def test_plan_data_cli(ws):
 
 def test_plan_memory_follows_the_longest_row(ws, tmp_path):
     "The same recipe on data whose longest row is shorter plans less activation memory: the batch is the data's, not a guess."
-    from rft_nb.plan import plan_data, activation_bytes, facts_for, resolve_model, GIB
+    from rft_nb.plan import plan_data
+    from rft_nb.plan_facts import facts_for, resolve_model, GIB
+    from rft_nb.plan_memory import activation_bytes
     rs = rows()
     rs[LONG]['reasoning'] = rs[0]['reasoning']
     from rft_nb.schema import save_dataset
