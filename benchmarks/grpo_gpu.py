@@ -80,7 +80,8 @@ def build_model(name: str, dest: Path, image_size: int, cpu: bool, seed: int = 0
     "Save a random-weight model of `name`'s shapes with the project's tokenizer and an image processor fixed to `image_size`."
     import torch
     from transformers import AutoConfig, AutoModelForImageTextToText
-    from rft_nb.models import build_tokenizer, tiny_processor
+    from rft_nb.tiny_tokenizers import build_tokenizer
+    from rft_nb.models import tiny_processor
     cfg, source = model_config(name, cpu)
     mt = cfg['model_type']
     if cpu:   # the tiny model's own tokenizer (no second BPE training on a small CI machine)

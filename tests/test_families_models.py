@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest, torch
 from PIL import Image, ImageDraw
 
-from rft_nb.models import TINY_FAMILIES, build_tiny, tiny_model_path, load_processor, parse_tiny_name
+from rft_nb.tiny_tokenizers import TINY_FAMILIES
+from rft_nb.models import build_tiny, tiny_model_path, load_processor, parse_tiny_name
 
 ROOT = Path(__file__).resolve().parents[1]
 MATRIX = ['tiny-qwen2-vl', 'tiny-qwen2.5-vl', 'tiny-qwen3-vl', 'tiny-qwen3-vl-thinking', 'tiny-qwen3.5', 'tiny-gemma3',

@@ -123,7 +123,7 @@ def test_grpo_gpu_refuses_gpu_mode_without_cuda_and_unknown_names():
 def test_with_token_ids_keeps_shapes():
     "The real configs keep their shapes (vocabulary 151,936) while their special-token ids become the small tokenizer's."
     g = load('grpo_gpu')
-    from rft_nb.models import build_tokenizer
+    from rft_nb.tiny_tokenizers import build_tokenizer
     from rft_nb.plan_facts import find_model
     tok = build_tokenizer(family='qwen3-vl')
     for name in g.GPU_MODELS.values():

@@ -7,7 +7,7 @@ PKG = Path(__file__).resolve().parents[1] / 'rft_nb'
 # Layers, lowest first (../shared/design.md); a module may import only modules of its own layer or below.
 LAYERS = [
     {'config', 'prompts'},
-    {'geometry', 'coords', 'answers', 'tasks', 'families', 'stack', 'spatial'},
+    {'geometry', 'coords', 'answers', 'tasks', 'families', 'stack', 'spatial', 'tiny_tokenizers'},
     {'models', 'schema', 'recipe', 'plan_facts'},
     {'records', 'scenes', 'synthetic', 'embodied_data', 'builders', 'paper_builders', 'embodied_builders', 'data_cli', 'rows',
      'preflight', 'engines', 'plan_memory'},
